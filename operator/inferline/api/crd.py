@@ -1,0 +1,226 @@
+"""Generate CustomResourceDefinitions from the pydantic models.
+
+pydantic writes JSON Schema (with $refs, anyOf-null for optionals, titles); Kubernetes wants a
+*structural* OpenAPI v3 schema: every node typed, no $ref, no nullable unions. This module turns
+one into the other and adds what only Kubernetes knows: list-map keys (so duplicate step or
+tensor names are rejected at admission), CEL rules, printer columns, short names, categories,
+and the status and scale subresources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from .backend import BackendSpec
+from .common import GROUP, VERSION
+from .model import ModelSpec
+from .pipeline import InferencePipelineSpec, InferencePipelineStatus
+
+_DROP_KEYS = {"title", "examples"}
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: str
+    plural: str
+    scope: str
+    short_names: list[str]
+    spec: type[BaseModel]
+    status: type[BaseModel] | None = None
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    scale: bool = False
+
+
+_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+_BACKEND_COLUMNS = [
+    {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
+    {"name": "Triton", "type": "string", "jsonPath": ".spec.tritonVersion"},
+    _AGE,
+]
+
+KIND_INFOS: list[KindInfo] = [
+    KindInfo("Backend", "backends", "Namespaced", ["ilb"], BackendSpec, columns=_BACKEND_COLUMNS),
+    KindInfo(
+        "ClusterBackend",
+        "clusterbackends",
+        "Cluster",
+        ["ilcb"],
+        BackendSpec,
+        columns=_BACKEND_COLUMNS,
+    ),
+    KindInfo(
+        "Model",
+        "models",
+        "Namespaced",
+        ["ilm"],
+        ModelSpec,
+        columns=[
+            {"name": "Format", "type": "string", "jsonPath": ".spec.format"},
+            {"name": "Max-Batch", "type": "integer", "jsonPath": ".spec.maxBatchSize"},
+            {"name": "URI", "type": "string", "jsonPath": ".spec.storageUri", "priority": 1},
+            _AGE,
+        ],
+    ),
+    KindInfo(
+        "InferencePipeline",
+        "inferencepipelines",
+        "Namespaced",
+        ["ipl", "pipeline"],
+        InferencePipelineSpec,
+        InferencePipelineStatus,
+        columns=[
+            {
+                "name": "Ready",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+            },
+            {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicas"},
+            {"name": "Device", "type": "string", "jsonPath": ".spec.placement.device"},
+            {"name": "GPU", "type": "string", "jsonPath": ".status.gpuResource.resource"},
+            {
+                "name": "Reason",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+                "priority": 1,
+            },
+            _AGE,
+        ],
+        scale=True,
+    ),
+]
+
+
+def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A structural OpenAPI v3 schema for a pydantic model (by alias, validation mode)."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.pop("$defs", {})
+    return _structural(raw, defs)
+
+
+def _structural(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_structural(n, defs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").split("/")[-1]]
+        merged = {**target, **node}  # siblings of $ref (description, default) win
+        return _structural(merged, defs)
+    if "anyOf" in node:
+        options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
+        if len(options) != 1:
+            raise ValueError(f"cannot express union {options} structurally")
+        rest = {k: v for k, v in node.items() if k != "default" or v is not None}
+        return _structural({**options[0], **rest}, defs)
+    if node.get("default", 0) is None:
+        del node["default"]
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        if k in _DROP_KEYS:
+            continue
+        if k == "additionalProperties" and v is False:
+            # Forbidden in structural schemas; the apiserver prunes unknown fields, and
+            # `kubectl apply` (strict field validation) rejects them with the field's name.
+            continue
+        if k == "properties":
+            out[k] = {name: _structural(p, defs) for name, p in v.items()}
+        elif k in ("items", "additionalProperties") and isinstance(v, dict):
+            out[k] = _structural(v, defs)
+        else:
+            out[k] = v
+    if "enum" in out and "type" not in out:
+        out["type"] = "string"
+    if out.get("type") == "number" and "format" not in out:
+        out["format"] = "double"
+    if out.get("type") == "integer" and "format" not in out:
+        out["format"] = "int64"
+    items = out.get("items")
+    if (
+        out.get("type") == "array"
+        and isinstance(items, dict)
+        and items.get("type") == "object"
+        and "name" in items.get("required", [])
+    ):
+        # Names must be unique in these lists (steps, tensors, env): say so at admission.
+        out["x-kubernetes-list-type"] = "map"
+        out["x-kubernetes-list-map-keys"] = ["name"]
+    return out
+
+
+def _metadata_name_rule() -> dict[str, Any]:
+    # Steps and the ensemble become Triton models and Kubernetes objects named after the
+    # pipeline; a DNS-1123 label keeps both happy.
+    return {
+        "rule": "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && "
+        "size(self.metadata.name) <= 63",
+        "message": "metadata.name must be a DNS-1123 label (lowercase letters, digits, '-'; at "
+        "most 63 characters)",
+    }
+
+
+def crd_for(info: KindInfo) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": openapi_schema(info.spec),
+    }
+    if info.status is not None:
+        status = openapi_schema(info.status)
+        status.pop("required", None)
+        props["status"] = status
+    schema: dict[str, Any] = {
+        "type": "object",
+        "required": ["spec"],
+        "properties": props,
+    }
+    if info.kind == "InferencePipeline":
+        schema["x-kubernetes-validations"] = [_metadata_name_rule()]
+    version: dict[str, Any] = {
+        "name": VERSION,
+        "served": True,
+        "storage": True,
+        "schema": {"openAPIV3Schema": schema},
+        "additionalPrinterColumns": info.columns,
+    }
+    if info.status is not None:
+        subresources: dict[str, Any] = {"status": {}}
+        if info.scale:
+            subresources["scale"] = {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.selector",
+            }
+        version["subresources"] = subresources
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{info.plural}.{GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "inferline"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": info.scope,
+            "names": {
+                "kind": info.kind,
+                "listKind": f"{info.kind}List",
+                "plural": info.plural,
+                "singular": info.kind.lower(),
+                "shortNames": info.short_names,
+                "categories": ["inferline"],
+            },
+            "versions": [version],
+        },
+    }
+
+
+def all_crds() -> dict[str, dict[str, Any]]:
+    """File name -> CRD object, for every kind."""
+    return {f"{GROUP}_{i.plural}.yaml": crd_for(i) for i in KIND_INFOS}

@@ -1,0 +1,219 @@
+"""The InferencePipeline kind: the served unit (a DAG of steps) and how it is served."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from ..gpu.mig import MIG_PROFILE_PATTERN
+from .common import (
+    MAX_TENSORS,
+    ApiModel,
+    Condition,
+    Device,
+    DnsLabel,
+    DnsSubdomain,
+    ObjectMeta,
+    TensorName,
+    TensorSpec,
+    cel_rules,
+)
+from .model import ModelSpec
+
+MAX_STEPS = 32
+
+
+class BackendKind(StrEnum):
+    BACKEND = "Backend"
+    CLUSTER_BACKEND = "ClusterBackend"
+
+
+class BackendRef(ApiModel):
+    kind: BackendKind = BackendKind.CLUSTER_BACKEND
+    name: DnsSubdomain
+
+
+class StepModelRef(ApiModel):
+    name: DnsSubdomain
+
+
+class Step(ApiModel):
+    """One node of the DAG: a model (by reference or inline) and how its tensors connect.
+
+    `inputMap` maps the model's input names to pipeline tensors it reads; `outputMap` maps the
+    model's output names to the pipeline tensors it produces (as Triton's ensemble_scheduling).
+    """
+
+    model_config = cel_rules(
+        (
+            "has(self.modelRef) != has(self.model)",
+            "set exactly one of modelRef and model",
+        ),
+    )
+
+    name: DnsLabel
+    model_ref: StepModelRef | None = None
+    model: ModelSpec | None = None
+    input_map: Annotated[dict[str, TensorName], Field(max_length=MAX_TENSORS)] = Field(
+        default_factory=dict
+    )
+    output_map: Annotated[dict[str, TensorName], Field(min_length=1, max_length=MAX_TENSORS)]
+    device: Device | None = Field(
+        default=None, description="Overrides placement.device for this step."
+    )
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Step:
+        if (self.model_ref is None) == (self.model is None):
+            raise ValueError("set exactly one of modelRef and model")
+        return self
+
+
+class Toleration(ApiModel):
+    key: Annotated[str, Field(max_length=316)] | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: Annotated[str, Field(max_length=63)] | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class GpuRequest(ApiModel):
+    """The GPU each replica gets: whole GPUs, or one MIG slice."""
+
+    model_config = cel_rules(
+        ("!has(self.migProfile) || self.count == 1", "a MIG slice is requested one at a time"),
+        (
+            "!(has(self.migProfile) && has(self.memory))",
+            "set migProfile or memory, not both",
+        ),
+    )
+
+    count: Annotated[int, Field(ge=1, le=16)] = 1
+    mig_profile: Annotated[str, Field(pattern=MIG_PROFILE_PATTERN, max_length=16)] | None = Field(
+        default=None, description="A MIG profile such as 1g.10gb."
+    )
+    memory: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?Gi?$", max_length=16)] | None = Field(
+        default=None,
+        description="GPU memory needed (e.g. 10Gi): picks the smallest MIG profile that fits.",
+    )
+    product: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None,
+        description="The nvidia.com/gpu.product label to run on, e.g. NVIDIA-H100-80GB-HBM3.",
+    )
+
+
+class Placement(ApiModel):
+    device: Device = Device.GPU
+    gpu: GpuRequest | None = None
+    node_selector: Annotated[dict[str, str], Field(max_length=32)] = Field(default_factory=dict)
+    tolerations: Annotated[list[Toleration], Field(max_length=32)] = Field(default_factory=list)
+
+
+class AutoscalingEngine(StrEnum):
+    BUILTIN = "builtin"
+    HPA = "hpa"
+    KEDA = "keda"
+
+
+class AutoscalingTargets(ApiModel):
+    p95_latency_ms: Annotated[float, Field(gt=0)] | None = None
+    throughput_per_replica: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="Inferences per second one replica should carry."
+    )
+    queue_time_ms: Annotated[float, Field(gt=0)] | None = None
+
+
+class ScalingBehavior(ApiModel):
+    stabilization_seconds: Annotated[int, Field(ge=0, le=3600)]
+
+
+class Autoscaling(ApiModel):
+    model_config = cel_rules(
+        ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+    )
+
+    engine: AutoscalingEngine = AutoscalingEngine.BUILTIN
+    min_replicas: Annotated[int, Field(ge=0, le=1000)] = 1
+    max_replicas: Annotated[int, Field(ge=1, le=1000)]
+    targets: AutoscalingTargets = Field(default_factory=AutoscalingTargets)
+    scale_up: ScalingBehavior = Field(
+        default_factory=lambda: ScalingBehavior(stabilization_seconds=0)
+    )
+    scale_down: ScalingBehavior = Field(
+        default_factory=lambda: ScalingBehavior(stabilization_seconds=300)
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"minReplicas ({self.min_replicas}) must not exceed maxReplicas "
+                f"({self.max_replicas})"
+            )
+        return self
+
+
+class InferencePipelineSpec(ApiModel):
+    inputs: Annotated[list[TensorSpec], Field(min_length=1, max_length=MAX_TENSORS)]
+    outputs: Annotated[list[TensorSpec], Field(min_length=1, max_length=MAX_TENSORS)]
+    steps: Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)]
+    max_batch_size: Annotated[int, Field(ge=0, le=1 << 20)] = 0
+    backend: BackendRef = Field(default_factory=lambda: BackendRef(name="triton"))
+    placement: Placement = Field(default_factory=Placement)
+    replicas: Annotated[int, Field(ge=0, le=1000)] = 1
+    autoscaling: Autoscaling | None = None
+
+
+# ---- status -------------------------------------------------------------------------------
+
+
+class StepStatus(ApiModel):
+    name: str
+    model: str
+    format: str
+    served_as: str = Field(description="native:<triton backend> or adapter:<library>")
+    device: str
+    ready: bool = False
+    message: str = ""
+
+
+class Endpoints(ApiModel):
+    http: str | None = None
+    grpc: str | None = None
+    metrics: str | None = None
+
+
+class GpuResourceStatus(ApiModel):
+    resource: str = Field(description="e.g. nvidia.com/gpu or nvidia.com/mig-1g.10gb")
+    count: int
+    strategy: str | None = None
+    product: str | None = None
+
+
+class AutoscalingDecision(ApiModel):
+    time: str
+    from_replicas: int
+    to_replicas: int
+    reason: str
+
+
+class InferencePipelineStatus(ApiModel):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    replicas: int = 0
+    ready_replicas: int = 0
+    selector: str | None = Field(default=None, description="Label selector (scale subresource).")
+    steps: list[StepStatus] = Field(default_factory=list)
+    endpoints: Endpoints | None = None
+    gpu_resource: GpuResourceStatus | None = None
+    last_autoscaling_decision: AutoscalingDecision | None = None
+
+
+class InferencePipeline(ApiModel):
+    api_version: Literal["inferline.dev/v1alpha1"]
+    kind: Literal["InferencePipeline"]
+    metadata: ObjectMeta
+    spec: InferencePipelineSpec
+    status: InferencePipelineStatus | None = None

@@ -1,0 +1,120 @@
+"""The `inferline` command line: validate, render, crds, serve, infer.
+
+User mistakes end in a one-line message per problem and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .api.load import Problem, load_paths
+from .api.validate import ResolvedPipeline, validate_documents
+from .errors import UserError
+
+app = typer.Typer(
+    name="inferline",
+    help="Serve ML inference pipelines on GPUs: validate and render manifests, serve them "
+    "locally, generate CRDs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+Files = Annotated[
+    list[Path],
+    typer.Argument(
+        help="YAML files or directories (multi-document YAML is fine).", show_default=False
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"inferline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Inferline: GPU inference pipelines on Kubernetes, and locally."""
+
+
+def load_and_check(files: list[Path]) -> tuple[list[Problem], list[ResolvedPipeline], int]:
+    loaded = load_paths(files)
+    problems = list(loaded.problems)
+    semantic, resolved = validate_documents(loaded.documents)
+    return problems + semantic, resolved, len(loaded.documents)
+
+
+def report(problems: list[Problem]) -> bool:
+    """Print problems one per line; True when any is an error."""
+    for p in problems:
+        (err if p.severity == "error" else out).print(str(p), markup=False)
+    return any(p.severity == "error" for p in problems)
+
+
+@app.command()
+def validate(files: Files) -> None:
+    """Check manifests: schema, DAG, tensors, references, placement. Exit 1 on any error."""
+    problems, resolved, count = load_and_check(files)
+    if report(problems):
+        n = sum(p.severity == "error" for p in problems)
+        err.print(f"invalid: {n} problem{'s' * (n != 1)}", markup=False)
+        raise typer.Exit(1)
+    out.print(
+        f"valid: {count} object{'s' * (count != 1)}, {len(resolved)} pipeline"
+        f"{'s' * (len(resolved) != 1)} checked",
+        markup=False,
+    )
+
+
+@app.command()
+def crds(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write one file per CRD into this directory (default: print all to stdout).",
+        ),
+    ] = None,
+) -> None:
+    """Print (or write) the CustomResourceDefinitions generated from the API models."""
+    from .api.crd import all_crds
+    from .yamlio import dump_all, dump_yaml
+
+    generated = all_crds()
+    if output is None:
+        sys.stdout.write(dump_all(list(generated.values())))
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    for name, crd in generated.items():
+        (output / name).write_text(dump_yaml(crd))
+    out.print(f"wrote {len(generated)} CRDs to {output}", markup=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as e:
+        err.print(f"error: {e}", markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

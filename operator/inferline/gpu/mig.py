@@ -1,0 +1,164 @@
+"""Known MIG profiles per GPU product: the one table the API, placement and status read.
+
+Profiles and per-GPU instance limits are from NVIDIA's MIG user guide ("Supported MIG
+Profiles"). Product names are matched against what GPU Feature Discovery writes into the
+`nvidia.com/gpu.product` label (e.g. `NVIDIA-A100-SXM4-80GB`, `NVIDIA-H100-80GB-HBM3`), or a
+short family name (`A100-80GB`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MIG_PROFILE_PATTERN = r"^[1-7]g\.[0-9]+gb(\+me)?$"
+
+
+@dataclass(frozen=True)
+class MigProfile:
+    name: str  # e.g. "1g.10gb"
+    compute_slices: int
+    memory_gb: int
+    max_per_gpu: int
+
+    @property
+    def resource_name(self) -> str:
+        """The extended resource the device plugin exposes under the MIG "mixed" strategy."""
+        return f"nvidia.com/mig-{self.name}"
+
+
+@dataclass(frozen=True)
+class GpuFamily:
+    name: str  # short family name, e.g. "A100-80GB"
+    memory_gb: int
+    product_pattern: str  # regex over GFD's nvidia.com/gpu.product
+    profiles: tuple[MigProfile, ...]
+
+    def profile(self, name: str) -> MigProfile | None:
+        return next((p for p in self.profiles if p.name == name), None)
+
+
+def _profiles(*rows: tuple[str, int]) -> tuple[MigProfile, ...]:
+    out = []
+    for name, max_per_gpu in rows:
+        m = re.match(r"^(\d)g\.(\d+)gb", name)
+        assert m, name
+        out.append(MigProfile(name, int(m.group(1)), int(m.group(2)), max_per_gpu))
+    return tuple(out)
+
+
+GPU_FAMILIES: tuple[GpuFamily, ...] = (
+    GpuFamily(
+        "A30",
+        24,
+        r"A30",
+        _profiles(
+            ("1g.6gb", 4), ("1g.6gb+me", 1), ("2g.12gb", 2), ("2g.12gb+me", 1), ("4g.24gb", 1)
+        ),
+    ),
+    GpuFamily(
+        "A100-40GB",
+        40,
+        r"A100.*40GB",
+        _profiles(
+            ("1g.5gb", 7),
+            ("1g.5gb+me", 1),
+            ("1g.10gb", 4),
+            ("2g.10gb", 3),
+            ("3g.20gb", 2),
+            ("4g.20gb", 1),
+            ("7g.40gb", 1),
+        ),
+    ),
+    GpuFamily(
+        "A100-80GB",
+        80,
+        r"A100.*80GB",
+        _profiles(
+            ("1g.10gb", 7),
+            ("1g.10gb+me", 1),
+            ("1g.20gb", 4),
+            ("2g.20gb", 3),
+            ("3g.40gb", 2),
+            ("4g.40gb", 1),
+            ("7g.80gb", 1),
+        ),
+    ),
+    GpuFamily(
+        "H100-94GB",
+        94,
+        r"H100.*(94GB|NVL)",
+        _profiles(
+            ("1g.12gb", 7),
+            ("1g.12gb+me", 1),
+            ("1g.24gb", 4),
+            ("2g.24gb", 3),
+            ("3g.47gb", 2),
+            ("4g.47gb", 1),
+            ("7g.94gb", 1),
+        ),
+    ),
+    GpuFamily(
+        "H100-80GB",
+        80,
+        r"H100",
+        _profiles(
+            ("1g.10gb", 7),
+            ("1g.10gb+me", 1),
+            ("1g.20gb", 4),
+            ("2g.20gb", 3),
+            ("3g.40gb", 2),
+            ("4g.40gb", 1),
+            ("7g.80gb", 1),
+        ),
+    ),
+    GpuFamily(
+        "H200-141GB",
+        141,
+        r"H200",
+        _profiles(
+            ("1g.18gb", 7),
+            ("1g.18gb+me", 1),
+            ("1g.35gb", 4),
+            ("2g.35gb", 3),
+            ("3g.71gb", 2),
+            ("4g.71gb", 1),
+            ("7g.141gb", 1),
+        ),
+    ),
+)
+
+
+def family_for_product(product: str) -> GpuFamily | None:
+    """The family a product label or short name belongs to, or None if unknown.
+
+    Families are tried in table order, so the more specific H100 NVL/94GB pattern wins.
+    """
+    for family in GPU_FAMILIES:
+        if product == family.name:
+            return family
+    # Single-strategy MIG nodes carry e.g. "NVIDIA-A100-SXM4-40GB-MIG-1g.5gb": drop the suffix.
+    base = re.sub(r"-MIG-.*$", "", product)
+    for family in GPU_FAMILIES:
+        if re.search(family.product_pattern, base, flags=re.IGNORECASE):
+            return family
+    return None
+
+
+def known_profile_names() -> list[str]:
+    return sorted({p.name for f in GPU_FAMILIES for p in f.profiles}, key=_profile_sort_key)
+
+
+def families_with_profile(name: str) -> list[GpuFamily]:
+    return [f for f in GPU_FAMILIES if f.profile(name) is not None]
+
+
+def smallest_profile_for_memory(family: GpuFamily, memory_gb: float) -> MigProfile | None:
+    """The profile with the least memory (then fewest compute slices) that holds memory_gb."""
+    fits = [p for p in family.profiles if p.memory_gb >= memory_gb and not p.name.endswith("+me")]
+    return min(fits, key=lambda p: (p.memory_gb, p.compute_slices), default=None)
+
+
+def _profile_sort_key(name: str) -> tuple[int, int, str]:
+    m = re.match(r"^(\d)g\.(\d+)gb", name)
+    return (int(m.group(1)), int(m.group(2)), name) if m else (99, 0, name)
