@@ -118,6 +118,11 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         return _structural({**options[0], **rest}, defs)
     if node.get("default", 0) is None:
         del node["default"]
+    for bound, key in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # JSON Schema 2020 writes a number; OpenAPI 3.0 (Kubernetes) a boolean beside min/max.
+        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
+            node[key] = node.pop(bound)
+            node[bound] = True
     if "const" in node:
         node["enum"] = [node.pop("const")]
     out: dict[str, Any] = {}
@@ -223,4 +228,6 @@ def crd_for(info: KindInfo) -> dict[str, Any]:
 
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name -> CRD object, for every kind."""
-    return {f"{GROUP}_{i.plural}.yaml": crd_for(i) for i in KIND_INFOS}
+    return {
+        f"{GROUP}_{i.plural}.yaml": crd_for(i) for i in sorted(KIND_INFOS, key=lambda i: i.plural)
+    }

@@ -188,6 +188,14 @@ class ModelSpec(ApiModel):
                     f"dynamicBatching.preferredBatchSizes {too_big} exceed maxBatchSize "
                     f"{self.max_batch_size}"
                 )
+        if self.format is ModelFormat.FIL and (
+            [t.name for t in self.inputs] != ["input__0"]
+            or [t.name for t in self.outputs] != ["output__0"]
+        ):
+            raise ValueError(
+                "a fil model has one input named input__0 and one output named "
+                "output__0 (the names Triton's FIL backend serves)"
+            )
         for kind, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
             names = [t.name for t in tensors]
             dup = sorted({n for n in names if names.count(n) > 1})

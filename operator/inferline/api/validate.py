@@ -17,7 +17,7 @@ from ..gpu import mig
 from .backend import BUILTIN_BACKENDS, Backend, BackendSpec, ClusterBackend
 from .common import Device, TensorSpec, dims_compatible
 from .load import Document, Problem
-from .model import Model, ModelFormat, ModelSpec
+from .model import Accelerator, Model, ModelFormat, ModelSpec
 from .pipeline import BackendKind, InferencePipeline, Step
 
 # Formats the runtime can serve through a python adapter model when the backend lacks them.
@@ -272,6 +272,35 @@ def _resolve_step(
             f"backend {pipe.spec.backend.name!r} runs on "
             f"{', '.join(d.value for d in backend.devices)} only, not {device.value}",
         )
+    fmt_path = f"{path}.model" if s.model else f"{path}.modelRef"
+    if spec.format is ModelFormat.TENSORRT and device is Device.CPU:
+        c.error(fmt_path, "a TensorRT engine runs on GPU only; set device: GPU for this step")
+    opt = spec.optimization
+    if opt is not None:
+        if opt.accelerator is Accelerator.TENSORRT and (
+            spec.format is not ModelFormat.ONNX or device is not Device.GPU
+        ):
+            c.error(
+                f"{fmt_path}.optimization.accelerator" if s.model else fmt_path,
+                "the tensorrt execution accelerator applies to onnx models on GPU only",
+            )
+        if opt.accelerator is Accelerator.OPENVINO and (
+            spec.format is not ModelFormat.ONNX or device is not Device.CPU
+        ):
+            c.error(
+                f"{fmt_path}.optimization.accelerator" if s.model else fmt_path,
+                "the openvino execution accelerator applies to onnx models on CPU only",
+            )
+        if opt.cuda_graphs and spec.format is not ModelFormat.TENSORRT:
+            c.error(
+                f"{fmt_path}.optimization.cudaGraphs" if s.model else fmt_path,
+                "Triton supports CUDA graphs for tensorrt models only",
+            )
+        if opt.inference_mode is not None and spec.format is not ModelFormat.PYTORCH:
+            c.error(
+                f"{fmt_path}.optimization.inferenceMode" if s.model else fmt_path,
+                "inferenceMode applies to pytorch models only",
+            )
     native = spec.format in backend.formats
     if not native and spec.format not in ADAPTER_LIBRARIES:
         adaptable = ", ".join(f.value for f in ADAPTER_LIBRARIES)

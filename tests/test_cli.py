@@ -1,0 +1,90 @@
+"""The CLI as a user meets it: exit codes, one line per problem, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inferline import __version__
+
+from .conftest import EXAMPLES, INVALID, expected_message, run_cli
+
+BROKEN = sorted(INVALID.glob("*.yaml"))
+
+
+def test_examples_validate() -> None:
+    r = run_cli("validate", str(EXAMPLES))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "valid:" in r.stdout
+    assert "2 pipelines checked" in r.stdout
+
+
+def test_broken_corpus_covers_the_required_cases() -> None:
+    names = {p.stem for p in BROKEN}
+    required = {
+        "cycle",
+        "dangling-tensor",
+        "dtype-mismatch",
+        "duplicate-step",
+        "unknown-field",
+        "bad-mig-profile",
+        "min-above-max",
+        "malformed",
+    }
+    assert required <= names
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_broken_manifest_fails_with_one_clear_line(path: Path) -> None:
+    r = run_cli("validate", str(path))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stdout + r.stderr
+    errors = [line for line in r.stderr.splitlines() if not line.startswith("invalid:")]
+    assert len(errors) == 1, r.stderr
+    assert expected_message(path) in errors[0]
+    assert errors[0].startswith(str(path)), "each problem names its file"
+    assert r.stderr.splitlines()[-1] == "invalid: 1 problem"
+
+
+def test_all_broken_at_once_reports_each(tmp_path: Path) -> None:
+    r = run_cli("validate", *map(str, BROKEN))
+    assert r.returncode == 1
+    for p in BROKEN:
+        assert expected_message(p) in r.stderr
+
+
+def test_missing_file_is_a_clear_error() -> None:
+    r = run_cli("validate", "no/such/file.yaml")
+    assert r.returncode == 1
+    assert "no/such/file.yaml: no such file or directory" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_not_a_mapping_and_wrong_kind(tmp_path: Path) -> None:
+    f = tmp_path / "x.yaml"
+    f.write_text(
+        "- a\n- b\n---\napiVersion: inferline.dev/v1alpha1\nkind: Pipeline\n"
+        "metadata: {name: x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: y}\n"
+    )
+    r = run_cli("validate", str(f))
+    assert r.returncode == 1
+    assert "expected a mapping (a Kubernetes object), got a list" in r.stderr
+    assert "unknown kind 'Pipeline'" in r.stderr
+    assert "apiVersion must be inferline.dev/v1alpha1, got 'v1'" in r.stderr
+
+
+def test_version_and_help() -> None:
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"inferline {__version__}"
+    for cmd in ([], ["validate"], ["render"], ["crds"], ["serve"], ["infer"]):
+        r = run_cli(*cmd, "--help")
+        assert r.returncode == 0, (cmd, r.stderr)
+        assert "Usage:" in r.stdout
+
+
+def test_crds_to_stdout_matches_files(repo: Path) -> None:
+    r = run_cli("crds")
+    assert r.returncode == 0
+    combined = "".join(f"---\n{p.read_text()}" for p in sorted((repo / "crds").glob("*.yaml")))
+    assert r.stdout == combined
