@@ -30,6 +30,10 @@ spec:
 """
 
 
+def _tensors(names: dict[str, str], dtype: str) -> str:
+    return ", ".join(f"{{name: {k}, dtype: {dtype}, dims: [4]}}" for k in names)
+
+
 def step(
     name: str,
     ins: dict[str, str],
@@ -45,8 +49,8 @@ def step(
         "        format: python\n"
         "        python: {file: m.py}\n"
         f"        maxBatchSize: {mbs}\n"
-        f"        inputs: [{', '.join(f'{{name: {k}, dtype: {dtype}, dims: [4]}}' for k in ins)}]\n"
-        f"        outputs: [{', '.join(f'{{name: {k}, dtype: {dtype}, dims: [4]}}' for k in outs)}]\n"
+        f"        inputs: [{_tensors(ins, dtype)}]\n"
+        f"        outputs: [{_tensors(outs, dtype)}]\n"
     )
     return (
         f"    - name: {name}\n{model}"
