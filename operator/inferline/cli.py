@@ -13,9 +13,12 @@ import typer
 from rich.console import Console
 
 from . import __version__
+from .api.common import Device
 from .api.load import Problem, load_paths
+from .api.overrides import override_backend, override_device
 from .api.validate import ResolvedPipeline, validate_documents
 from .errors import UserError
+from .render.summary import check_unique_model_names
 
 app = typer.Typer(
     name="inferline",
@@ -52,11 +55,27 @@ def _main(
     """Inferline: GPU inference pipelines on Kubernetes, and locally."""
 
 
-def load_and_check(files: list[Path]) -> tuple[list[Problem], list[ResolvedPipeline], int]:
+DeviceOption = Annotated[
+    Device | None,
+    typer.Option(
+        "--device",
+        case_sensitive=False,
+        help="Run every step of every pipeline on this device (overrides placement).",
+    ),
+]
+
+
+def load_and_check(
+    files: list[Path], device: Device | None = None, backend: str | None = None
+) -> tuple[list[Problem], list[ResolvedPipeline], int]:
     loaded = load_paths(files)
-    problems = list(loaded.problems)
-    semantic, resolved = validate_documents(loaded.documents)
-    return problems + semantic, resolved, len(loaded.documents)
+    docs = loaded.documents
+    if device is not None:
+        docs = override_device(docs, device)
+    if backend is not None:
+        docs = override_backend(docs, backend)
+    semantic, resolved = validate_documents(docs)
+    return loaded.problems + semantic, resolved, len(docs)
 
 
 def report(problems: list[Problem]) -> bool:
@@ -79,6 +98,46 @@ def validate(files: Files) -> None:
         f"{'s' * (len(resolved) != 1)} checked",
         markup=False,
     )
+
+
+@app.command()
+def render(
+    files: Files,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Directory to write into (replaced).")
+    ],
+    device: DeviceOption = None,
+    backend: Annotated[
+        str | None,
+        typer.Option("--backend", help="Serve with this ClusterBackend instead of the spec's."),
+    ] = None,
+    fetch_artifacts: Annotated[
+        bool,
+        typer.Option(
+            "--fetch/--no-fetch",
+            help="Fetch artifacts into the repository (default: list them only).",
+        ),
+    ] = False,
+) -> None:
+    """Compile pipelines into a Triton model repository (OUTPUT/model_repository)."""
+    from .render.summary import render_summary
+    from .render.triton import render_repository
+    from .runtime.repository import write_repository
+
+    problems, resolved, _ = load_and_check(files, device, backend)
+    if report(problems):
+        raise typer.Exit(1)
+    if not resolved:
+        raise UserError("no InferencePipeline to render (pass the files that define them)")
+    repos = [render_repository(rp) for rp in resolved]
+    check_unique_model_names(repos)
+    unfetched = write_repository(
+        repos, output / "model_repository", fetch_artifacts=fetch_artifacts
+    )
+    summary = render_summary(resolved, repos, unfetched)
+    (output / "render.json").write_text(summary.to_json())
+    out.print(summary.table(), markup=False)
+    out.print(f"wrote {output / 'model_repository'}", markup=False)
 
 
 @app.command()

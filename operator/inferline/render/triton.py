@@ -281,9 +281,9 @@ def _python_files(name: str, spec: ModelSpec, base: object) -> list[RepoFile]:
 
 
 @cache
-def adapter_source(kind: str) -> str:
-    """The python model that serves `kind` artifacts (shipped in inferline.render.adapters)."""
-    return resources.files("inferline.render.adapters").joinpath(f"{kind}.py").read_text()
+def adapter_source() -> str:
+    """The python model that serves adapted artifacts (one file; INFERLINE_ADAPTER picks)."""
+    return resources.files("inferline.render.adapters").joinpath("adapter.py").read_text()
 
 
 def _adapter(config: mc.ModelConfig, name: str, rs: ResolvedStep, base: object) -> list[RepoFile]:
@@ -312,7 +312,7 @@ def _adapter(config: mc.ModelConfig, name: str, rs: ResolvedStep, base: object) 
         _param(config, "FORCE_CPU_ONLY_INPUT_TENSORS", "no")
     vdir = f"{name}/{VERSION_DIR}"
     return [
-        RepoFile(f"{vdir}/model.py", text=adapter_source(kind)),
+        RepoFile(f"{vdir}/model.py", text=adapter_source()),
         _artifact(f"{vdir}/{artifact}", spec, base),
     ]
 
