@@ -44,7 +44,9 @@ class RenderSummary:
                 rows.append((p.name, s.step, s.model, s.format, s.served_as, s.device))
             rows.append((p.name, "(ensemble)", p.ensemble, "ensemble", "native:ensemble", ""))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        return "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        )
 
 
 def signature(tensors: list) -> list[str]:  # type: ignore[type-arg]

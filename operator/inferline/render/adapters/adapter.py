@@ -15,6 +15,7 @@ then split, so Triton's dynamic batcher pays off here as it does for native back
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from typing import Any
@@ -99,11 +100,13 @@ class TritonPythonModel:
             joined = [self._concat([b[i] for b in batches]) for i in range(len(self.inputs))]
             results = self._run(joined)
             offsets = np.cumsum([0, *sizes])
-            per_request = [[r[s:e] for r in results] for s, e in zip(offsets[:-1], offsets[1:])]
+            per_request = [[r[s:e] for r in results] for s, e in itertools.pairwise(offsets)]
         else:
             per_request = [self._run(b) for b in batches]
         return [
-            pb_utils.InferenceResponse([self._output(o, r) for o, r in zip(self.outputs, res)])
+            pb_utils.InferenceResponse(
+                [self._output(o, r) for o, r in zip(self.outputs, res, strict=True)]
+            )
             for res in per_request
         ]
 
@@ -127,7 +130,9 @@ class TritonPythonModel:
         if self.kind == "trees":
             return [self._trees(inputs[0])]
         if self.kind == "onnx":
-            return self.session.run([o[0] for o in self.outputs], dict(zip(self.inputs, inputs)))
+            return self.session.run(
+                [o[0] for o in self.outputs], dict(zip(self.inputs, inputs, strict=True))
+            )
         return self._torch(inputs)
 
     def _trees(self, x: np.ndarray) -> np.ndarray:
