@@ -1,0 +1,60 @@
+"""Serve rendered repositories with a real tritonserver (the nvidia-pytriton binary)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from inferline.api.common import Device
+from inferline.api.load import load_paths
+from inferline.api.overrides import override_backend, override_device
+from inferline.api.validate import validate_documents
+from inferline.render.triton import render_repository
+from inferline.runtime.repository import write_repository
+from inferline.runtime.tritonserver import Ports, ServerOptions, TritonProcess, free_port
+
+Serve = Callable[[list[Path]], TritonProcess]
+
+
+def stray_tritonservers() -> list[psutil.Process]:
+    me = os.getpid()
+    out = []
+    for p in psutil.process_iter(["name", "ppid"]):
+        try:
+            if p.info["name"] in ("tritonserver", "triton_python_backend_stub") and p.pid != me:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """Render the given manifests for the local CPU runtime and serve them until module end."""
+    started: list[TritonProcess] = []
+
+    def _serve(files: list[Path]) -> TritonProcess:
+        loaded = load_paths(files)
+        assert loaded.problems == []
+        docs = override_backend(override_device(loaded.documents, Device.CPU), "inferline-cpu")
+        problems, resolved = validate_documents(docs)
+        assert [p for p in problems if p.severity == "error"] == []
+        work = tmp_path_factory.mktemp("served")
+        write_repository([render_repository(rp) for rp in resolved], work / "repo")
+        ports = Ports(free_port(), free_port(), free_port())
+        server = TritonProcess(
+            ServerOptions(work / "repo", ports, exit_timeout_s=5), log=work / "tritonserver.log"
+        )
+        started.append(server)
+        server.start()
+        server.wait_ready(timeout_s=180)
+        return server
+
+    yield _serve
+    for s in started:
+        s.stop()
+    assert stray_tritonservers() == [], "tritonserver or a python stub outlived its test"
