@@ -13,12 +13,13 @@ import typer
 from rich.console import Console
 
 from . import __version__
+from .api.backend import BackendSpec
 from .api.common import Device
 from .api.load import Problem, load_paths
 from .api.overrides import override_backend, override_device
 from .api.validate import ResolvedPipeline, validate_documents
 from .errors import UserError
-from .render.summary import check_unique_model_names
+from .render.summary import RenderSummary, check_unique_model_names
 
 app = typer.Typer(
     name="inferline",
@@ -66,7 +67,10 @@ DeviceOption = Annotated[
 
 
 def load_and_check(
-    files: list[Path], device: Device | None = None, backend: str | None = None
+    files: list[Path],
+    device: Device | None = None,
+    backend: str | None = None,
+    extra_backends: dict[str, BackendSpec] | None = None,
 ) -> tuple[list[Problem], list[ResolvedPipeline], int]:
     loaded = load_paths(files)
     docs = loaded.documents
@@ -74,7 +78,7 @@ def load_and_check(
         docs = override_device(docs, device)
     if backend is not None:
         docs = override_backend(docs, backend)
-    semantic, resolved = validate_documents(docs)
+    semantic, resolved = validate_documents(docs, extra_backends)
     return loaded.problems + semantic, resolved, len(docs)
 
 
@@ -120,13 +124,22 @@ def render(
     ] = False,
 ) -> None:
     """Compile pipelines into a Triton model repository (OUTPUT/model_repository)."""
+    problems, resolved, _ = load_and_check(files, device, backend)
+    if report(problems):
+        raise typer.Exit(1)
+    summary = write_rendered(resolved, output, fetch_artifacts)
+    out.print(summary.table(), markup=False)
+    out.print(f"wrote {output / 'model_repository'}", markup=False)
+
+
+def write_rendered(
+    resolved: list[ResolvedPipeline], output: Path, fetch_artifacts: bool = False
+) -> RenderSummary:
+    """Render pipelines into OUTPUT/model_repository and OUTPUT/render.json."""
     from .render.summary import render_summary
     from .render.triton import render_repository
     from .runtime.repository import write_repository
 
-    problems, resolved, _ = load_and_check(files, device, backend)
-    if report(problems):
-        raise typer.Exit(1)
     if not resolved:
         raise UserError("no InferencePipeline to render (pass the files that define them)")
     repos = [render_repository(rp) for rp in resolved]
@@ -136,8 +149,7 @@ def render(
     )
     summary = render_summary(resolved, repos, unfetched)
     (output / "render.json").write_text(summary.to_json())
-    out.print(summary.table(), markup=False)
-    out.print(f"wrote {output / 'model_repository'}", markup=False)
+    return summary
 
 
 @app.command()
@@ -163,6 +175,11 @@ def crds(
     for name, crd in generated.items():
         (output / name).write_text(dump_yaml(crd))
     out.print(f"wrote {len(generated)} CRDs to {output}", markup=False)
+
+
+from .serve_cmd import register as _register_serve  # noqa: E402
+
+_register_serve(app)
 
 
 def main() -> None:

@@ -67,8 +67,10 @@ class Catalog:
     cluster_backends: dict[str, BackendSpec] = field(default_factory=dict)
 
     @classmethod
-    def from_documents(cls, docs: list[Document]) -> Catalog:
-        cat = cls(cluster_backends=dict(BUILTIN_BACKENDS))
+    def from_documents(
+        cls, docs: list[Document], extra_backends: dict[str, BackendSpec] | None = None
+    ) -> Catalog:
+        cat = cls(cluster_backends={**BUILTIN_BACKENDS, **(extra_backends or {})})
         for d in docs:
             r = d.resource
             ns = r.metadata.namespace or "default"
@@ -81,14 +83,17 @@ class Catalog:
         return cat
 
 
-def validate_documents(docs: list[Document]) -> tuple[list[Problem], list[ResolvedPipeline]]:
+def validate_documents(
+    docs: list[Document], extra_backends: dict[str, BackendSpec] | None = None
+) -> tuple[list[Problem], list[ResolvedPipeline]]:
     """Check every pipeline among docs against the rest; return problems and resolved pipelines.
 
-    A pipeline is returned resolved only when it has no errors.
+    A pipeline is returned resolved only when it has no errors. `extra_backends` adds
+    ClusterBackends that are not objects (the local runtime of `inferline serve`).
     """
     problems: list[Problem] = []
     problems += _duplicates(docs)
-    catalog = Catalog.from_documents(docs)
+    catalog = Catalog.from_documents(docs, extra_backends)
     resolved: list[ResolvedPipeline] = []
     for d in docs:
         if isinstance(d.resource, InferencePipeline):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from ..api.common import TensorSpec
 from ..api.validate import ResolvedPipeline
 from ..errors import UserError
 from .triton import RenderedRepository, RepoFile
@@ -49,8 +50,9 @@ class RenderSummary:
         )
 
 
-def signature(tensors: list) -> list[str]:  # type: ignore[type-arg]
-    return [f"{t.name} {t.dtype.value} {t.dims}" for t in tensors]
+def signature(tensors: list[TensorSpec], batching: bool) -> list[str]:
+    """`NAME DTYPE [dims]`, with the batch dimension shown as -1 when the pipeline batches."""
+    return [f"{t.name} {t.dtype.value} {[-1, *t.dims] if batching else t.dims}" for t in tensors]
 
 
 def render_summary(

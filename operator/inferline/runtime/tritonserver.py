@@ -260,11 +260,14 @@ class TritonProcess:
         return ":\n  " + "\n  ".join(tail) if tail else ""
 
     def stop(self, timeout_s: float | None = None) -> int | None:
-        """SIGTERM the group, wait, then SIGKILL; return the exit status."""
+        """SIGTERM the server (it unloads its models and stubs), wait, then SIGKILL the group.
+
+        Returns tritonserver's exit status.
+        """
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            _signal_group(self.proc.pid, signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout_s if timeout_s is not None else self.opts.exit_timeout_s + 5)
             except subprocess.TimeoutExpired:

@@ -1,0 +1,90 @@
+"""The runtime entrypoint every pipeline pod runs (and `inferline serve` runs locally).
+
+    python -m inferline.runtime --rendered DIR --repository /models [--address 0.0.0.0] ...
+
+It fetches and verifies the artifacts a rendered pipeline lists, assembles the model
+repository, and runs tritonserver in the foreground, forwarding SIGTERM/SIGINT and exiting with
+tritonserver's status. Problems with the input (a missing artifact, a checksum mismatch, a busy
+port, a model that fails to load) end with one clear log line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+from .launch import serve_until_stopped
+from .prepare import prepare_repository
+from .progress import LogProgress
+from .tritonserver import Ports, ServerOptions, TritonProcess
+
+log = logging.getLogger("inferline.runtime")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m inferline.runtime",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--rendered", type=Path, required=True, help="a rendered pipeline (inferline render -o DIR)"
+    )
+    p.add_argument(
+        "--repository",
+        type=Path,
+        required=True,
+        help="where to assemble the model repository (writable)",
+    )
+    p.add_argument("--address", default="0.0.0.0", help="listen address (default 0.0.0.0)")
+    p.add_argument("--http-port", type=int, default=8000)
+    p.add_argument("--grpc-port", type=int, default=8001)
+    p.add_argument("--metrics-port", type=int, default=8002)
+    p.add_argument("--exit-timeout", type=int, default=30, help="seconds to drain on SIGTERM")
+    p.add_argument("--ready-timeout", type=float, default=600)
+    p.add_argument(
+        "--server-log", type=Path, help="write tritonserver's log here (default: inherit stdout)"
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args = parse_args(argv)
+    try:
+        summary = prepare_repository(args.rendered, args.repository, LogProgress())
+        names = ", ".join(p["name"] for p in summary["pipelines"])
+        log.info("repository ready at %s (pipelines: %s)", args.repository, names)
+        opts = ServerOptions(
+            args.repository,
+            Ports(args.http_port, args.grpc_port, args.metrics_port),
+            address=args.address,
+            exit_timeout_s=args.exit_timeout,
+        )
+        server = TritonProcess(opts, log=args.server_log)
+        code = serve_until_stopped(
+            server,
+            lambda: log.info(
+                "serving on http :%d, grpc :%d, metrics :%d",
+                args.http_port,
+                args.grpc_port,
+                args.metrics_port,
+            ),
+            ready_timeout_s=args.ready_timeout,
+        )
+    except UserError as e:
+        log.error("%s", e)
+        return 1
+    log.info("tritonserver exited with status %d", code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
