@@ -109,3 +109,10 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
     assert {k: dump_yaml(v) for k, v in all_crds().items()} == {
         k: dump_yaml(v) for k, v in all_crds().items()
     }
+
+
+def test_reference_doc_is_fresh() -> None:
+    from inferline.api.reference import reference
+
+    on_disk = (REPO / "docs" / "reference.md").read_text()
+    assert on_disk == reference(), "run `python -m inferline.api.reference > docs/reference.md`"

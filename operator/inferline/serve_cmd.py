@@ -154,12 +154,7 @@ def register(app: typer.Typer) -> None:
 
         values: dict[str, Any] = {}
         if data is not None:
-            try:
-                values.update(json.loads(data.read_text())["inputs"])
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise UserError(
-                    f'{data}: expected JSON like {{"inputs": {{"NAME": [...]}}}} ({e})'
-                ) from None
+            values.update(read_request_file(data))
         for item in inputs or []:
             name, sep, raw = item.partition("=")
             if not sep:
@@ -170,6 +165,25 @@ def register(app: typer.Typer) -> None:
                 raise UserError(f"--input {name}: not JSON: {e}") from None
         result = infer_http(url, model, values)
         out.print(json.dumps(result), markup=False, soft_wrap=True)
+
+
+def read_request_file(path: Path) -> dict[str, Any]:
+    """Input values from a KServe v2 request body, or from {"inputs": {NAME: nested lists}}."""
+    try:
+        body = json.loads(path.read_text())
+        inputs = body["inputs"]
+        if isinstance(inputs, dict):
+            return dict(inputs)
+        return {
+            i["name"]: np.array(i["data"], dtype=object).reshape(i["shape"]).tolist()
+            for i in inputs
+        }
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(
+            f"{path}: not a request body (expected KServe v2 JSON with "
+            f'inputs[].name/shape/data, or {{"inputs": {{NAME: [...]}}}}): '
+            f"{type(e).__name__}: {e}"
+        ) from None
 
 
 def infer_http(url: str, model: str, values: dict[str, Any]) -> dict[str, Any]:

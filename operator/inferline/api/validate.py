@@ -185,7 +185,7 @@ def _resolve_backend(
         known = sorted(catalog.cluster_backends)
     else:
         doc = catalog.backends.get((ns, ref.name))
-        found = doc.resource.spec if doc else None
+        found = doc.resource.spec if doc and isinstance(doc.resource, Backend) else None
         known = sorted(n for (bns, n) in catalog.backends if bns == ns)
     if found is None:
         c.error(
@@ -414,7 +414,7 @@ def _check_match(
 def _check_acyclic(
     c: _Checker, steps: list[ResolvedStep], producers: dict[str, tuple[str, TensorSpec]]
 ) -> None:
-    producer_step = {}
+    producer_step: dict[str, int] = {}
     for i, rs in enumerate(steps):
         for tensor in rs.step.output_map.values():
             producer_step.setdefault(tensor, i)

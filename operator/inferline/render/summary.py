@@ -65,8 +65,8 @@ def render_summary(
             rp.name,
             rp.backend_name,
             repo.ensemble.name,
-            signature(spec.inputs),
-            signature(spec.outputs),
+            signature(spec.inputs, spec.max_batch_size > 0),
+            signature(spec.outputs, spec.max_batch_size > 0),
         )
         for m in repo.models:
             if m.step is not None:

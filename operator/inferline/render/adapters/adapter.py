@@ -86,7 +86,7 @@ class TritonPythonModel:
     def _load_onnx(self, path: str) -> None:
         import onnxruntime as ort
 
-        providers = ["CPUExecutionProvider"]
+        providers: list[Any] = ["CPUExecutionProvider"]
         if self.gpu and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": self.device_id}))
         self.session = ort.InferenceSession(path, providers=providers)
