@@ -60,9 +60,18 @@ def fetch(
     url = to_fsspec_url(uri)
     try:
         fs, path = fsspec.core.url_to_fs(url)
-        if not fs.exists(path):
-            raise FetchError(f"{uri}: not found")
-        if fs.isdir(path):
+        # info() rather than exists(): exists() reports an unreachable host as "not found".
+        try:
+            info = fs.info(path)
+        except FileNotFoundError as e:
+            # fsspec's HTTP filesystem wraps connection errors in FileNotFoundError too.
+            cause = e.__cause__ or e.__context__
+            if cause is not None and getattr(cause, "status", None) != 404:
+                raise FetchError(
+                    f"{uri}: cannot fetch: {type(cause).__name__}: {_reason(cause)}"
+                ) from e
+            raise FetchError(f"{uri}: not found") from None
+        if info.get("type") == "directory":
             if sha256:
                 raise FetchError(f"{uri}: is a directory; sha256 applies to a single file")
             _fetch_dir(fs, path, dest, uri, progress)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -254,6 +255,11 @@ class TritonProcess:
     def _log_hint(self) -> str:
         if not self.log_path or not self.log_path.exists():
             return ""
+        failures = failed_models(self.log_path.read_text(errors="replace"))
+        if failures:
+            return ":\n  " + "\n  ".join(
+                f"model {m!r} failed to load: {why}" for m, why in failures.items()
+            )
         lines = self.log_path.read_text(errors="replace").splitlines()
         errors = [ln for ln in lines if ln.startswith("E") or "error" in ln.lower()]
         tail = (errors or lines)[-5:]
@@ -288,6 +294,17 @@ class TritonProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def failed_models(log: str) -> dict[str, str]:
+    """Model -> reason, from the model status table tritonserver prints when loading fails."""
+    out = {}
+    for line in log.splitlines():
+        m = re.match(r"^\|\s*(\S+)\s*\|\s*\d+\s*\|\s*UNAVAILABLE: (.*)\|\s*$", line)
+        if m:
+            reason = re.split(r"\\n|Stack trace", m.group(2))[0].strip()
+            out[m.group(1)] = reason[:400]
+    return out
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
