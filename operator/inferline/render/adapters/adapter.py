@@ -60,20 +60,26 @@ class TritonPythonModel:
         model_type = _param(self.config, "model_type")
         self.output_class = _param(self.config, "output_class", "false") == "true"
         self.threshold = float(_param(self.config, "threshold", "0.5") or 0.5)
-        if model_type.startswith("xgboost"):
+        try:
             import xgboost
-
+        except ImportError:  # a slim image may ship treelite alone; it reads xgboost JSON/UBJ
+            xgboost = None
+        if model_type.startswith("xgboost") and xgboost is not None:
             booster = xgboost.Booster()
             booster.load_model(path)
             self.predict = lambda x: np.asarray(booster.inplace_predict(x))
-        else:
-            import treelite
+            return
+        import treelite
 
-            if model_type == "lightgbm":
-                model = treelite.frontend.load_lightgbm_model(path)
-            else:
-                model = treelite.Model.deserialize(path)
-            self.predict = lambda x: np.asarray(treelite.gtil.predict(model, x))
+        loaders = {
+            "lightgbm": treelite.frontend.load_lightgbm_model,
+            "xgboost_json": treelite.frontend.load_xgboost_model,
+            "xgboost_ubj": treelite.frontend.load_xgboost_model,
+            "xgboost": treelite.frontend.load_xgboost_model_legacy_binary,
+            "treelite_checkpoint": treelite.Model.deserialize,
+        }
+        model = loaders[model_type](path)
+        self.predict = lambda x: np.asarray(treelite.gtil.predict(model, x))
 
     def _load_torch(self, path: str) -> None:
         import torch
