@@ -17,7 +17,10 @@ def override_device(docs: list[Document], device: Device) -> list[Document]:
         if isinstance(r, InferencePipeline):
             spec = r.spec.model_copy(
                 update={
-                    "placement": r.spec.placement.model_copy(update={"device": device}),
+                    # On CPU a GPU request means nothing: drop it rather than warn about it.
+                    "placement": r.spec.placement.model_copy(
+                        update={"device": device} | ({"gpu": None} if device is Device.CPU else {})
+                    ),
                     "steps": [s.model_copy(update={"device": None}) for s in r.spec.steps],
                 }
             )
