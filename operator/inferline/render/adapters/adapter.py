@@ -15,6 +15,7 @@ then split, so Triton's dynamic batcher pays off here as it does for native back
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -60,11 +61,10 @@ class TritonPythonModel:
         model_type = _param(self.config, "model_type")
         self.output_class = _param(self.config, "output_class", "false") == "true"
         self.threshold = float(_param(self.config, "threshold", "0.5") or 0.5)
-        try:
+        # A slim image may ship treelite alone; it reads xgboost JSON/UBJ (and legacy) too.
+        if model_type.startswith("xgboost") and importlib.util.find_spec("xgboost"):
             import xgboost
-        except ImportError:  # a slim image may ship treelite alone; it reads xgboost JSON/UBJ
-            xgboost = None
-        if model_type.startswith("xgboost") and xgboost is not None:
+
             booster = xgboost.Booster()
             booster.load_model(path)
             self.predict = lambda x: np.asarray(booster.inplace_predict(x))
