@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,12 +19,17 @@ from inferline.runtime.tritonserver import Ports, ServerOptions, TritonProcess, 
 Serve = Callable[[list[Path]], TritonProcess]
 
 
-def stray_tritonservers() -> list[psutil.Process]:
-    me = os.getpid()
+def stray_tritonservers(marker: Path | str) -> list[psutil.Process]:
+    """tritonserver and python-stub processes still running over a repository under `marker`.
+
+    Scoped by path so servers of other tests or other work on the machine do not count.
+    """
     out = []
-    for p in psutil.process_iter(["name", "ppid"]):
+    for p in psutil.process_iter(["name", "cmdline"]):
         try:
-            if p.info["name"] in ("tritonserver", "triton_python_backend_stub") and p.pid != me:
+            if p.info["name"] in ("tritonserver", "triton_python_backend_stub") and any(
+                str(marker) in arg for arg in p.info["cmdline"] or []
+            ):
                 out.append(p)
         except psutil.NoSuchProcess:
             pass
@@ -36,6 +40,7 @@ def stray_tritonservers() -> list[psutil.Process]:
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """Render the given manifests for the local CPU runtime and serve them until module end."""
     started: list[TritonProcess] = []
+    base = tmp_path_factory.getbasetemp()
 
     def _serve(files: list[Path]) -> TritonProcess:
         loaded = load_paths(files)
@@ -57,4 +62,4 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     yield _serve
     for s in started:
         s.stop()
-    assert stray_tritonservers() == [], "tritonserver or a python stub outlived its test"
+    assert stray_tritonservers(base) == [], "tritonserver or a python stub outlived its test"

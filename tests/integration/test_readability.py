@@ -28,35 +28,59 @@ pytestmark = pytest.mark.integration
 EXAMPLE = EXAMPLES / "readability"
 ARTIFACTS = EXAMPLE / "artifacts"
 REQUEST = EXAMPLE / "requests.json"
-MODELS = ["readability", "readability-preprocess", "readability-bert", "readability-trees",
-          "readability-postprocess"]
+MODELS = [
+    "readability",
+    "readability-preprocess",
+    "readability-bert",
+    "readability-trees",
+    "readability-postprocess",
+]
 
 
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
-    r = subprocess.run([sys.executable, str(EXAMPLE / "build_artifacts.py")],
-                       capture_output=True, text=True, timeout=1800)
+    r = subprocess.run(
+        [sys.executable, str(EXAMPLE / "build_artifacts.py")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     return ARTIFACTS
 
 
 @pytest.fixture(scope="module")
-def served(artifacts: Path, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, int]]]:
+def served(
+    artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, int], Path]]:
     ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
     work = tmp_path_factory.mktemp("serve")
     out = work / "serve.out"
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("inferline")), "serve", str(EXAMPLE), "--device",
-         "cpu", "--http-port", str(ports["http"]), "--grpc-port", str(ports["grpc"]),
-         "--metrics-port", str(ports["metrics"]), "--workdir", str(work / "w")],
-        stdout=out.open("wb"), stderr=subprocess.STDOUT)
+        [
+            str(Path(sys.executable).with_name("inferline")),
+            "serve",
+            str(EXAMPLE),
+            "--device",
+            "cpu",
+            "--http-port",
+            str(ports["http"]),
+            "--grpc-port",
+            str(ports["grpc"]),
+            "--metrics-port",
+            str(ports["metrics"]),
+            "--workdir",
+            str(work / "w"),
+        ],
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 300
     while "Press Ctrl-C" not in out.read_text(errors="replace"):
         assert proc.poll() is None, out.read_text()
         assert time.monotonic() < deadline, out.read_text()
         time.sleep(0.5)
-    yield proc, ports
+    yield proc, ports, work
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
@@ -88,24 +112,27 @@ def expected_scores(texts: list[str], weights: np.ndarray) -> np.ndarray:
 
 
 def test_serve_then_infer_scores_every_text(served) -> None:  # type: ignore[no-untyped-def]
-    _proc, ports = served
-    r = run_cli("infer", "readability", "--data", str(REQUEST), "--url",
-                f"127.0.0.1:{ports['http']}")
+    _proc, ports, _work = served
+    r = run_cli(
+        "infer", "readability", "--data", str(REQUEST), "--url", f"127.0.0.1:{ports['http']}"
+    )
     assert r.returncode == 0, r.stderr
     scores = np.array(json.loads(r.stdout)["outputs"]["SCORE"], dtype=np.float32)
     body = json.loads(REQUEST.read_text())
     texts = next(i for i in body["inputs"] if i["name"] == "TEXT")["data"]
-    weights = np.array(next(i for i in body["inputs"] if i["name"] == "BERT_WEIGHT")["data"],
-                       dtype=np.float32).reshape(-1, 1)
+    weights = np.array(
+        next(i for i in body["inputs"] if i["name"] == "BERT_WEIGHT")["data"], dtype=np.float32
+    ).reshape(-1, 1)
     assert scores.shape == (len(texts), 1)
     assert np.isfinite(scores).all()
     np.testing.assert_allclose(scores, expected_scores(texts, weights), rtol=1e-3, atol=1e-2)
 
 
 def test_the_documented_curl_request_works(served) -> None:  # type: ignore[no-untyped-def]
-    _proc, ports = served
-    req = urllib.request.Request(f"http://127.0.0.1:{ports['http']}/v2/models/readability/infer",
-                                 data=REQUEST.read_bytes())
+    _proc, ports, _work = served
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{ports['http']}/v2/models/readability/infer", data=REQUEST.read_bytes()
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         out = json.loads(resp.read())
     assert out["outputs"][0]["name"] == "SCORE"
@@ -114,7 +141,7 @@ def test_the_documented_curl_request_works(served) -> None:  # type: ignore[no-u
 
 
 def test_metrics_show_every_model(served) -> None:  # type: ignore[no-untyped-def]
-    _proc, ports = served
+    _proc, ports, _work = served
     with urllib.request.urlopen(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=10) as r:
         text = r.read().decode()
     for model in MODELS:
@@ -124,10 +151,10 @@ def test_metrics_show_every_model(served) -> None:  # type: ignore[no-untyped-de
 
 
 def test_ctrl_c_stops_cleanly(served) -> None:  # type: ignore[no-untyped-def]
-    proc, _ports = served
+    proc, _ports, work = served
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
     deadline = time.monotonic() + 10
-    while stray_tritonservers() and time.monotonic() < deadline:
+    while stray_tritonservers(work) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert stray_tritonservers() == []
+    assert stray_tritonservers(work) == []

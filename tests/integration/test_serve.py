@@ -65,12 +65,12 @@ def trees_manifest(tmp: Path, uri: str, sha: str | None = None) -> Path:
 
 
 @pytest.fixture
-def no_strays() -> Iterator[None]:
+def no_strays(tmp_path: Path) -> Iterator[None]:
     yield
     deadline = time.monotonic() + 10
-    while stray_tritonservers() and time.monotonic() < deadline:
+    while stray_tritonservers(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert stray_tritonservers() == [], "a tritonserver outlived the command"
+    assert stray_tritonservers(tmp_path) == [], "a tritonserver outlived the command"
 
 
 def serve_fails(*args: str, cwd: Path | None = None) -> str:
