@@ -387,6 +387,15 @@ def _check_dataflow(c: _Checker, pipe: InferencePipeline, steps: list[ResolvedSt
         else:
             _check_match(c, here, t.name, producers[t.name][1], t)
 
+    for j, t in enumerate(spec.outputs):
+        if t.name in consumers:
+            c.warn(
+                f"spec.outputs[{j}]",
+                f"pipeline output {t.name!r} is also read by step(s) "
+                f"{sorted(steps[i].step.name for i in consumers[t.name])}; Triton 2.51 then "
+                "fails requests that ask for only some outputs — request all of them",
+            )
+
     for j, t in enumerate(spec.inputs):
         if t.name not in consumers:
             c.warn(f"spec.inputs[{j}]", f"pipeline input {t.name!r} is not read by any step")

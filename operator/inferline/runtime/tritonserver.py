@@ -139,9 +139,13 @@ def server_env(install: TritonInstall) -> dict[str, str]:
 
 
 def check_stub_numpy(env: dict[str, str]) -> None:
-    """Fail early (not at the first BYTES request) if the stub would import numpy >= 2."""
+    """Fail early (not at the first request) if the stub would import numpy >= 2.
+
+    The stub runs its interpreter isolated (-I: PYTHONPATH and user site ignored), so probe
+    the same way: numpy must live in that interpreter's own environment.
+    """
     probe = subprocess.run(
-        ["python3", "-c", "import numpy; print(numpy.__version__)"],
+        ["python3", "-I", "-c", "import numpy; print(numpy.__version__)"],
         env=env,
         capture_output=True,
         text=True,

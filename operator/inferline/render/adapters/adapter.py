@@ -167,11 +167,9 @@ class TritonPythonModel:
     def _output(self, spec: tuple[str, Any, list[int]], value: Any) -> Any:
         name, dtype, _dims = spec
         if self.kind == "torchscript" and value.is_cuda:
-            import torch.utils.dlpack
-
-            return pb_utils.Tensor.from_dlpack(
-                name, torch.utils.dlpack.to_dlpack(value.contiguous())
-            )
+            # Pass the tensor itself (it has __dlpack__), not a capsule: only then does the
+            # stub synchronize with the producing CUDA stream.
+            return pb_utils.Tensor.from_dlpack(name, value.contiguous())
         if self.kind == "torchscript":
             value = value.cpu().numpy()
         return pb_utils.Tensor(name, np.ascontiguousarray(np.asarray(value).astype(dtype)))
