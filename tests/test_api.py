@@ -211,8 +211,13 @@ def test_output_that_also_feeds_a_step_is_warned_about() -> None:
     steps = step("a", {"A": "X"}, {"B": "Y"}) + step("b", {"A": "Y"}, {"B": "Z"})
     text = (PIPE % {"mbs": 0, "steps": steps}).replace(
         "outputs: [{name: Y, dtype: FP32, dims: [4]}]",
-        "outputs: [{name: Y, dtype: FP32, dims: [4]}, {name: Z, dtype: FP32, dims: [4]}]")
+        "outputs: [{name: Y, dtype: FP32, dims: [4]}, {name: Z, dtype: FP32, dims: [4]}]",
+    )
     problems, n = check(text)
     assert errors(problems) == [] and n == 1
-    assert any(p.severity == "warning" and p.path == "spec.outputs[0]"
-               and "also read by step(s) ['b']" in p.message for p in problems)
+    assert any(
+        p.severity == "warning"
+        and p.path == "spec.outputs[0]"
+        and "also read by step(s) ['b']" in p.message
+        for p in problems
+    )

@@ -6,6 +6,7 @@ Each answer is checked against the same computation done directly in Python.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,30 +23,30 @@ pytestmark = pytest.mark.integration
 DIAMOND = REPO / "tests" / "data" / "pipelines" / "diamond" / "pipeline.yaml"
 
 
+def _infer(
+    protocol: Any, url: str, model: str, inputs: dict[str, np.ndarray], outputs: list[str]
+) -> dict[str, np.ndarray]:
+    """One request through tritonclient's http or grpc module (same API, other transport)."""
+    client = protocol.InferenceServerClient(url)
+    reqs = []
+    for name, arr in inputs.items():
+        i = protocol.InferInput(name, list(arr.shape), _dtype(arr))
+        i.set_data_from_numpy(arr)
+        reqs.append(i)
+    res = client.infer(model, reqs, outputs=[protocol.InferRequestedOutput(o) for o in outputs])
+    return {o: res.as_numpy(o) for o in outputs}
+
+
 def infer_http(
     server: TritonProcess, model: str, inputs: dict[str, np.ndarray], outputs: list[str]
 ) -> dict[str, np.ndarray]:
-    client = thttp.InferenceServerClient(server.url)
-    reqs = []
-    for name, arr in inputs.items():
-        i = thttp.InferInput(name, list(arr.shape), _dtype(arr))
-        i.set_data_from_numpy(arr)
-        reqs.append(i)
-    res = client.infer(model, reqs, outputs=[thttp.InferRequestedOutput(o) for o in outputs])
-    return {o: res.as_numpy(o) for o in outputs}
+    return _infer(thttp, server.url, model, inputs, outputs)
 
 
 def infer_grpc(
     server: TritonProcess, model: str, inputs: dict[str, np.ndarray], outputs: list[str]
 ) -> dict[str, np.ndarray]:
-    client = tgrpc.InferenceServerClient(f"127.0.0.1:{server.opts.ports.grpc}")
-    reqs = []
-    for name, arr in inputs.items():
-        i = tgrpc.InferInput(name, list(arr.shape), _dtype(arr))
-        i.set_data_from_numpy(arr)
-        reqs.append(i)
-    res = client.infer(model, reqs, outputs=[tgrpc.InferRequestedOutput(o) for o in outputs])
-    return {o: res.as_numpy(o) for o in outputs}
+    return _infer(tgrpc, f"127.0.0.1:{server.opts.ports.grpc}", model, inputs, outputs)
 
 
 def _dtype(arr: np.ndarray) -> str:

@@ -47,6 +47,19 @@ def _profiles(*rows: tuple[str, int]) -> tuple[MigProfile, ...]:
     return tuple(out)
 
 
+def _seven_slice(one: int, two: int, half: int, full: int) -> tuple[MigProfile, ...]:
+    """The profile ladder every 7-slice GPU (A100, H100, H200) offers, by its memory sizes."""
+    return _profiles(
+        (f"1g.{one}gb", 7),
+        (f"1g.{one}gb+me", 1),
+        (f"1g.{two}gb", 4),
+        (f"2g.{two}gb", 3),
+        (f"3g.{half}gb", 2),
+        (f"4g.{half}gb", 1),
+        (f"7g.{full}gb", 1),
+    )
+
+
 GPU_FAMILIES: tuple[GpuFamily, ...] = (
     GpuFamily(
         "A30",
@@ -56,76 +69,11 @@ GPU_FAMILIES: tuple[GpuFamily, ...] = (
             ("1g.6gb", 4), ("1g.6gb+me", 1), ("2g.12gb", 2), ("2g.12gb+me", 1), ("4g.24gb", 1)
         ),
     ),
-    GpuFamily(
-        "A100-40GB",
-        40,
-        r"A100.*40GB",
-        _profiles(
-            ("1g.5gb", 7),
-            ("1g.5gb+me", 1),
-            ("1g.10gb", 4),
-            ("2g.10gb", 3),
-            ("3g.20gb", 2),
-            ("4g.20gb", 1),
-            ("7g.40gb", 1),
-        ),
-    ),
-    GpuFamily(
-        "A100-80GB",
-        80,
-        r"A100.*80GB",
-        _profiles(
-            ("1g.10gb", 7),
-            ("1g.10gb+me", 1),
-            ("1g.20gb", 4),
-            ("2g.20gb", 3),
-            ("3g.40gb", 2),
-            ("4g.40gb", 1),
-            ("7g.80gb", 1),
-        ),
-    ),
-    GpuFamily(
-        "H100-94GB",
-        94,
-        r"H100.*(94GB|NVL)",
-        _profiles(
-            ("1g.12gb", 7),
-            ("1g.12gb+me", 1),
-            ("1g.24gb", 4),
-            ("2g.24gb", 3),
-            ("3g.47gb", 2),
-            ("4g.47gb", 1),
-            ("7g.94gb", 1),
-        ),
-    ),
-    GpuFamily(
-        "H100-80GB",
-        80,
-        r"H100",
-        _profiles(
-            ("1g.10gb", 7),
-            ("1g.10gb+me", 1),
-            ("1g.20gb", 4),
-            ("2g.20gb", 3),
-            ("3g.40gb", 2),
-            ("4g.40gb", 1),
-            ("7g.80gb", 1),
-        ),
-    ),
-    GpuFamily(
-        "H200-141GB",
-        141,
-        r"H200",
-        _profiles(
-            ("1g.18gb", 7),
-            ("1g.18gb+me", 1),
-            ("1g.35gb", 4),
-            ("2g.35gb", 3),
-            ("3g.71gb", 2),
-            ("4g.71gb", 1),
-            ("7g.141gb", 1),
-        ),
-    ),
+    GpuFamily("A100-40GB", 40, r"A100.*40GB", _seven_slice(5, 10, 20, 40)),
+    GpuFamily("A100-80GB", 80, r"A100.*80GB", _seven_slice(10, 20, 40, 80)),
+    GpuFamily("H100-94GB", 94, r"H100.*(94GB|NVL)", _seven_slice(12, 24, 47, 94)),
+    GpuFamily("H100-80GB", 80, r"H100", _seven_slice(10, 20, 40, 80)),
+    GpuFamily("H200-141GB", 141, r"H200", _seven_slice(18, 35, 71, 141)),
 )
 
 
