@@ -24,14 +24,19 @@ spec:
   placement: {device: CPU}
   maxBatchSize: %(mbs)d
   inputs: [{name: X, dtype: FP32, dims: [4]}]
-  outputs: [{name: Y, dtype: FP32, dims: [4]}]
+  outputs: [{name: "Y", dtype: FP32, dims: [4]}]
   steps:
 %(steps)s
 """
 
 
 def _tensors(names: dict[str, str], dtype: str) -> str:
-    return ", ".join(f"{{name: {k}, dtype: {dtype}, dims: [4]}}" for k in names)
+    return ", ".join(f'{{name: "{k}", dtype: {dtype}, dims: [4]}}' for k in names)
+
+
+def _map(pairs: dict[str, str]) -> str:
+    """A flow mapping with quoted values (a bare Y would be a boolean to kubectl)."""
+    return "{" + ", ".join(f'{k}: "{v}"' for k, v in pairs.items()) + "}"
 
 
 def step(
@@ -53,9 +58,7 @@ def step(
         f"        outputs: [{_tensors(outs, dtype)}]\n"
     )
     return (
-        f"    - name: {name}\n{model}"
-        f"      inputMap: {{{', '.join(f'{k}: {v}' for k, v in ins.items())}}}\n"
-        f"      outputMap: {{{', '.join(f'{k}: {v}' for k, v in outs.items())}}}\n"
+        f"    - name: {name}\n{model}      inputMap: {_map(ins)}\n      outputMap: {_map(outs)}\n"
     )
 
 
@@ -88,7 +91,7 @@ def test_tensor_produced_twice() -> None:
 
 def test_unmapped_model_input() -> None:
     steps = step("a", {"A": "X"}, {"B": "Y"}).replace(
-        "inputs: [{name: A", "inputs: [{name: EXTRA, dtype: FP32, dims: [4]}, {name: A"
+        'inputs: [{name: "A"', 'inputs: [{name: EXTRA, dtype: FP32, dims: [4]}, {name: "A"'
     )
     errs = errors(check(PIPE % {"mbs": 0, "steps": steps})[0])
     assert errs == [
@@ -210,8 +213,8 @@ def test_every_profile_fits_its_gpu() -> None:
 def test_output_that_also_feeds_a_step_is_warned_about() -> None:
     steps = step("a", {"A": "X"}, {"B": "Y"}) + step("b", {"A": "Y"}, {"B": "Z"})
     text = (PIPE % {"mbs": 0, "steps": steps}).replace(
-        "outputs: [{name: Y, dtype: FP32, dims: [4]}]",
-        "outputs: [{name: Y, dtype: FP32, dims: [4]}, {name: Z, dtype: FP32, dims: [4]}]",
+        'outputs: [{name: "Y", dtype: FP32, dims: [4]}]',
+        'outputs: [{name: "Y", dtype: FP32, dims: [4]}, {name: Z, dtype: FP32, dims: [4]}]',
     )
     problems, n = check(text)
     assert errors(problems) == [] and n == 1

@@ -152,7 +152,7 @@ spec:
   placement: {device: %(device)s}
   maxBatchSize: 8
   inputs: [{name: X, dtype: FP32, dims: [3, -1, -1]}]
-  outputs: [{name: Y, dtype: FP32, dims: [10]}]
+  outputs: [{name: "Y", dtype: FP32, dims: [10]}]
   steps:
     - name: m
       model:
@@ -162,7 +162,7 @@ spec:
         inputs: [{name: input, dtype: FP32, dims: [3, -1, -1]}]
         outputs: [{name: output, dtype: FP32, dims: [10]}]
       inputMap: {input: X}
-      outputMap: {output: Y}
+      outputMap: {output: "Y"}
 """
 
 
@@ -247,7 +247,7 @@ def test_fil_model_types(model_type: str, filename: str) -> None:
         .replace("name: input,", "name: input__0,")
         .replace("name: output,", "name: output__0,")
         .replace("{input: X}", "{input__0: X}")
-        .replace("{output: Y}", "{output__0: Y}")
+        .replace('{output: "Y"}', '{output__0: "Y"}')
     )
     cfg = roundtrip(render_repository(rp).model("p-m").config)
     assert cfg.backend == "fil" and cfg.default_model_filename == filename

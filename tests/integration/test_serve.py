@@ -31,7 +31,7 @@ metadata: {name: trees}
 spec:
   maxBatchSize: 8
   inputs: [{name: X, dtype: FP32, dims: [4]}]
-  outputs: [{name: Y, dtype: FP32, dims: [1]}]
+  outputs: [{name: "Y", dtype: FP32, dims: [1]}]
   steps:
     - name: t
       model:
@@ -43,7 +43,7 @@ spec:
         inputs: [{name: input__0, dtype: FP32, dims: [4]}]
         outputs: [{name: output__0, dtype: FP32, dims: [1]}]
       inputMap: {input__0: X}
-      outputMap: {output__0: Y}
+      outputMap: {output__0: "Y"}
 """
 
 

@@ -110,6 +110,7 @@ def load_text(text: str, source: Path) -> LoadResult:
     for node in nodes:
         if node is None:
             continue
+        result.problems += _yaml11_booleans(node, source)
         line = node.start_mark.line + 1
         where = f"{source}:{line}"
         try:
@@ -123,6 +124,35 @@ def load_text(text: str, source: Path) -> LoadResult:
         else:
             result.documents.append(Document(parsed, source, line))
     return result
+
+
+# kubectl and the apiserver parse YAML 1.1 (go-yaml v2), where a plain y/Y/n/N is a boolean;
+# PyYAML keeps them strings. Catch them here, or `validate` would pass what `apply` rejects.
+_YAML11_ONLY_BOOLEANS = {"y", "Y", "n", "N"}
+
+
+def _yaml11_booleans(node: yaml.Node, source: Path) -> list[Problem]:
+    found = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, yaml.ScalarNode):
+            if n.style is None and n.value in _YAML11_ONLY_BOOLEANS:
+                where = f"{source}:{n.start_mark.line + 1}:{n.start_mark.column + 1}"
+                found.append(
+                    Problem(
+                        where,
+                        f"a bare {n.value} is the boolean "
+                        f"{str(n.value in 'yY').lower()} to kubectl (YAML 1.1); "
+                        f'quote it: "{n.value}"',
+                    )
+                )
+        elif isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                stack += [k, v]
+        elif isinstance(n, yaml.SequenceNode):
+            stack += n.value
+    return found
 
 
 def parse_resource(data: Any, where: str) -> Resource | list[Problem]:

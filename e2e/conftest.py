@@ -1,0 +1,12 @@
+"""Make the e2e fixtures (e2e/plugin.py) available to the tests in this directory."""
+
+from e2e.plugin import (  # noqa: F401
+    cluster,
+    e2e_bin_dir,
+    k8s_client,
+    kubeconfig,
+    kubectl,
+    namespace,
+    pytest_collection_finish,
+    pytest_runtest_makereport,
+)
