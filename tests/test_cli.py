@@ -88,3 +88,12 @@ def test_crds_to_stdout_matches_files(repo: Path) -> None:
     assert r.returncode == 0
     combined = "".join(f"---\n{p.read_text()}" for p in sorted((repo / "crds").glob("*.yaml")))
     assert r.stdout == combined
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    r = run_cli("render", str(EXAMPLES / "minimal"), "-o", str(blocker / "out"))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: Not a directory") or "File exists" in r.stderr, r.stderr

@@ -188,6 +188,9 @@ def main() -> None:
     except UserError as e:
         err.print(f"error: {e}", markup=False)
         sys.exit(1)
+    except OSError as e:  # an unwritable -o, a full disk: the user's to fix, not a crash
+        err.print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), markup=False)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
 
