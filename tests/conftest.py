@@ -12,6 +12,26 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 INVALID = REPO / "tests" / "data" / "invalid"
+READABILITY = EXAMPLES / "readability"
+READABILITY_ARTIFACTS = READABILITY / "artifacts"
+
+
+def build_readability_artifacts(
+    out: Path = READABILITY_ARTIFACTS,
+) -> subprocess.CompletedProcess[str]:
+    """Build the readability artifacts (a no-op when up to date).
+
+    The default is where the manifest and `./dev serve` read them, so every test that needs
+    them shares one build.
+    """
+    result = subprocess.run(
+        [sys.executable, str(READABILITY / "build_artifacts.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
 
 
 def run_cli(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess[str]:

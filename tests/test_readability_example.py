@@ -1,9 +1,10 @@
 """The readability example's artifacts and python models, without a server.
 
-The artifacts are built once into pytest's cache (about a minute cold; a later session finds
-them up to date). preprocess.py and postprocess.py run in the layout Triton gives them — model.py
-in a version directory, the tokenizer artifacts next to it — against a small stand-in for
-triton_python_backend_utils, the only module here that exists solely inside tritonserver.
+The artifacts are built once where the manifest reads them (about a minute cold; later runs,
+the integration tests included, find them up to date). preprocess.py and postprocess.py run
+in the layout Triton gives them — model.py in a version directory, the tokenizer artifacts
+next to it — against a small stand-in for triton_python_backend_utils, the only module here
+that exists solely inside tritonserver.
 The real server is exercised by the integration tests.
 """
 
@@ -13,7 +14,6 @@ import hashlib
 import importlib.util
 import json
 import shutil
-import subprocess
 import sys
 import time
 import types
@@ -30,7 +30,7 @@ import yaml
 from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, READABILITY_ARTIFACTS, build_readability_artifacts
 
 EXAMPLE = EXAMPLES / "readability"
 SAMPLES = json.loads((EXAMPLE / "requests.json").read_text())
@@ -52,22 +52,10 @@ def load_module(name: str, path: Path) -> types.ModuleType:
 features = load_module("readability_features", EXAMPLE / "features.py")
 
 
-def build(out: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLE / "build_artifacts.py"), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
 @pytest.fixture(scope="session")
-def artifacts(request: pytest.FixtureRequest) -> Path:
-    out = request.config.cache.mkdir("readability") / "artifacts"  # type: ignore[union-attr]
-    build(out)
-    return out
+def artifacts() -> Path:
+    build_readability_artifacts()
+    return READABILITY_ARTIFACTS
 
 
 # --- features ------------------------------------------------------------------------------
@@ -156,7 +144,7 @@ def test_manifest_lists_every_artifact_with_its_sha256(artifacts: Path) -> None:
 def test_second_build_is_a_no_op(artifacts: Path) -> None:
     before = (artifacts / "bert" / "model.pt").stat().st_mtime_ns
     started = time.monotonic()
-    result = build(artifacts)
+    result = build_readability_artifacts(artifacts)
     assert "up to date" in result.stderr
     assert time.monotonic() - started < 30
     assert (artifacts / "bert" / "model.pt").stat().st_mtime_ns == before

@@ -20,7 +20,7 @@ import pytest
 
 from inferline.runtime.tritonserver import free_port
 
-from ..conftest import EXAMPLES, run_cli
+from ..conftest import EXAMPLES, build_readability_artifacts, run_cli
 from .conftest import stray_tritonservers
 
 pytestmark = pytest.mark.integration
@@ -39,13 +39,7 @@ MODELS = [
 
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
-    r = subprocess.run(
-        [sys.executable, str(EXAMPLE / "build_artifacts.py")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
+    build_readability_artifacts()
     return ARTIFACTS
 
 
