@@ -317,23 +317,22 @@ def render(manifest: Path, device: str, out: Path) -> Rendered:
     from tritonclient.grpc import model_config_pb2 as mc
 
     from inferline.api.common import Device
-    from inferline.api.load import load_paths
-    from inferline.api.overrides import override_backend, override_device
-    from inferline.api.validate import validate_documents
-    from inferline.cli import write_rendered
-    from inferline.serve_cmd import LOCAL_BACKEND, local_backend_spec
+    from inferline.compile import Overrides, check_paths, render_manifest
+    from inferline.runtime.local import LOCAL_BACKEND, local_backend_spec
+    from inferline.runtime.repository import write_rendered
+    from inferline.runtime.tritonserver import find_tritonserver
 
-    loaded = load_paths([manifest])
-    if loaded.problems:
-        raise RuntimeError(f"load problems: {[str(p) for p in loaded.problems]}")
-    docs = override_backend(override_device(loaded.documents, Device(device)), LOCAL_BACKEND)
-    problems, resolved = validate_documents(docs, {LOCAL_BACKEND: local_backend_spec(False)})
-    errors = [str(p) for p in problems if p.severity == "error"]
-    if errors or not resolved:
+    overrides = Overrides(
+        Device(device), LOCAL_BACKEND, {LOCAL_BACKEND: local_backend_spec(find_tritonserver())}
+    )
+    checked = check_paths([manifest], overrides, require_refs=True)
+    errors = [str(p) for p in checked.errors]
+    if errors or not checked.pipelines:
         raise RuntimeError(f"validation failed: {errors}")
-    summary = write_rendered(resolved, out, fetch_artifacts=True)
+    rendered = render_manifest(checked.pipelines)
+    write_rendered(rendered, out, fetch_artifacts=True)
+    served_as = {s.step: s.served_as for p in rendered.pipelines for s in p.steps}
     repo = out / "model_repository"
-    served_as = {s.step: s.served_as for p in summary.pipelines for s in p.steps}
 
     configs: dict[str, str] = {}
     checks: dict[str, Any] = {}
@@ -636,7 +635,7 @@ def environment() -> dict[str, Any]:
 def gpu_available() -> tuple[bool, str]:
     import torch
 
-    from inferline.serve_cmd import gpu_visible
+    from inferline.runtime.local import gpu_visible
 
     if not gpu_visible():
         return False, "no /dev/nvidia* device"

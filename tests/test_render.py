@@ -9,9 +9,9 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from inferline.api.common import Device
-from inferline.api.load import load_paths, load_text
-from inferline.api.overrides import override_backend, override_device
-from inferline.api.validate import ResolvedPipeline, validate_documents
+from inferline.api.load import load_text
+from inferline.api.resolve import ResolvedPipeline
+from inferline.compile import Overrides, check_loaded, check_paths
 from inferline.render.triton import RenderedRepository, adapter_source, render_repository
 
 from .conftest import EXAMPLES
@@ -21,22 +21,16 @@ CPU = mc.ModelInstanceGroup.KIND_CPU
 
 
 def resolve(text: str, base: Path = Path("/m")) -> ResolvedPipeline:
-    loaded = load_text(text, base / "p.yaml")
-    assert loaded.problems == []
-    problems, resolved = validate_documents(loaded.documents)
-    assert [p for p in problems if p.severity == "error"] == [], problems
-    assert len(resolved) == 1
-    return resolved[0]
+    checked = check_loaded(load_text(text, base / "p.yaml"), require_refs=True)
+    assert checked.errors == [], checked.errors
+    assert len(checked.pipelines) == 1
+    return checked.pipelines[0]
 
 
 def readability(device: Device | None = None, backend: str | None = None) -> RenderedRepository:
-    docs = load_paths([EXAMPLES / "readability"]).documents
-    if device:
-        docs = override_device(docs, device)
-    if backend:
-        docs = override_backend(docs, backend)
-    _, resolved = validate_documents(docs)
-    return render_repository(resolved[0])
+    checked = check_paths([EXAMPLES / "readability"], Overrides(device, backend))
+    assert checked.ok, checked.errors
+    return render_repository(checked.pipelines[0])
 
 
 def roundtrip(config: mc.ModelConfig) -> mc.ModelConfig:
@@ -94,9 +88,7 @@ def test_per_step_override_puts_pre_and_post_on_cpu() -> None:
         "      modelRef: {name: readability-postprocess}",
         "      modelRef: {name: readability-postprocess}\n      device: CPU",
     )
-    loaded = load_text(text, EXAMPLES / "readability" / "pipeline.yaml")
-    _, resolved = validate_documents(loaded.documents)
-    repo = render_repository(resolved[0])
+    repo = render_repository(resolve(text, EXAMPLES / "readability"))
     kinds = {m.step: m.config.instance_group[0].kind for m in repo.models if m.step}
     assert kinds == {"preprocess": CPU, "bert": GPU, "trees": GPU, "postprocess": CPU}
 

@@ -9,10 +9,7 @@ import psutil
 import pytest
 
 from inferline.api.common import Device
-from inferline.api.load import load_paths
-from inferline.api.overrides import override_backend, override_device
-from inferline.api.validate import validate_documents
-from inferline.render.triton import render_repository
+from inferline.compile import Overrides, check_paths, render_manifest
 from inferline.runtime.repository import write_repository
 from inferline.runtime.tritonserver import Ports, ServerOptions, TritonProcess, free_port
 
@@ -43,13 +40,10 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     base = tmp_path_factory.getbasetemp()
 
     def _serve(files: list[Path]) -> TritonProcess:
-        loaded = load_paths(files)
-        assert loaded.problems == []
-        docs = override_backend(override_device(loaded.documents, Device.CPU), "inferline-cpu")
-        problems, resolved = validate_documents(docs)
-        assert [p for p in problems if p.severity == "error"] == []
+        checked = check_paths(files, Overrides(Device.CPU, "inferline-cpu"), require_refs=True)
+        assert checked.ok, checked.errors
         work = tmp_path_factory.mktemp("served")
-        write_repository([render_repository(rp) for rp in resolved], work / "repo")
+        write_repository(render_manifest(checked.pipelines), work / "repo")
         ports = Ports(free_port(), free_port(), free_port())
         server = TritonProcess(
             ServerOptions(work / "repo", ports, exit_timeout_s=5), log=work / "tritonserver.log"

@@ -122,17 +122,6 @@ class LocalObjectRef(ApiModel):
     name: DnsSubdomain
 
 
-class Condition(ApiModel):
-    """A Kubernetes-style condition, as kstatus, `kubectl wait`, Argo CD and Flux read it."""
-
-    type: Annotated[str, Field(max_length=316)]
-    status: Annotated[str, Field(pattern=r"^(True|False|Unknown)$")]
-    reason: Annotated[str, Field(max_length=1024)] = ""
-    message: Annotated[str, Field(max_length=32768)] = ""
-    last_transition_time: str | None = None
-    observed_generation: int | None = None
-
-
 def dims_compatible(a: list[int], b: list[int]) -> bool:
     """Two shapes can hold the same tensor: same rank, each dim equal or one of them -1."""
     return len(a) == len(b) and all(x == y or -1 in (x, y) for x, y in zip(a, b, strict=True))

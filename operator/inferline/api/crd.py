@@ -9,88 +9,14 @@ and the status and scale subresources.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
-from .backend import BackendSpec
 from .common import GROUP, VERSION
-from .model import ModelSpec
-from .pipeline import InferencePipelineSpec, InferencePipelineStatus
+from .kinds import KINDS, KindInfo
 
 _DROP_KEYS = {"title", "examples"}
-
-
-@dataclass(frozen=True)
-class KindInfo:
-    kind: str
-    plural: str
-    scope: str
-    short_names: list[str]
-    spec: type[BaseModel]
-    status: type[BaseModel] | None = None
-    columns: list[dict[str, Any]] = field(default_factory=list)
-    scale: bool = False
-
-
-_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-_BACKEND_COLUMNS = [
-    {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
-    {"name": "Triton", "type": "string", "jsonPath": ".spec.tritonVersion"},
-    _AGE,
-]
-
-KIND_INFOS: list[KindInfo] = [
-    KindInfo("Backend", "backends", "Namespaced", ["ilb"], BackendSpec, columns=_BACKEND_COLUMNS),
-    KindInfo(
-        "ClusterBackend",
-        "clusterbackends",
-        "Cluster",
-        ["ilcb"],
-        BackendSpec,
-        columns=_BACKEND_COLUMNS,
-    ),
-    KindInfo(
-        "Model",
-        "models",
-        "Namespaced",
-        ["ilm"],
-        ModelSpec,
-        columns=[
-            {"name": "Format", "type": "string", "jsonPath": ".spec.format"},
-            {"name": "Max-Batch", "type": "integer", "jsonPath": ".spec.maxBatchSize"},
-            {"name": "URI", "type": "string", "jsonPath": ".spec.storageUri", "priority": 1},
-            _AGE,
-        ],
-    ),
-    KindInfo(
-        "InferencePipeline",
-        "inferencepipelines",
-        "Namespaced",
-        ["ipl", "pipeline"],
-        InferencePipelineSpec,
-        InferencePipelineStatus,
-        columns=[
-            {
-                "name": "Ready",
-                "type": "string",
-                "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-            },
-            {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicas"},
-            {"name": "Device", "type": "string", "jsonPath": ".spec.placement.device"},
-            {"name": "GPU", "type": "string", "jsonPath": ".status.gpuResource.resource"},
-            {
-                "name": "Reason",
-                "type": "string",
-                "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
-                "priority": 1,
-            },
-            _AGE,
-        ],
-        scale=True,
-    ),
-]
 
 
 def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -148,6 +74,7 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     items = out.get("items")
     if (
         out.get("type") == "array"
+        and "x-kubernetes-list-type" not in out
         and isinstance(items, dict)
         and items.get("type") == "object"
         and "name" in items.get("required", [])
@@ -207,7 +134,7 @@ def crd_for(info: KindInfo) -> dict[str, Any]:
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{info.plural}.{GROUP}",
+            "name": info.crd_name,
             "labels": {"app.kubernetes.io/part-of": "inferline"},
         },
         "spec": {
@@ -229,5 +156,6 @@ def crd_for(info: KindInfo) -> dict[str, Any]:
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name -> CRD object, for every kind."""
     return {
-        f"{GROUP}_{i.plural}.yaml": crd_for(i) for i in sorted(KIND_INFOS, key=lambda i: i.plural)
+        f"{GROUP}_{i.plural}.yaml": crd_for(i)
+        for i in sorted(KINDS.values(), key=lambda i: i.plural)
     }

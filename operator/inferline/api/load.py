@@ -8,64 +8,42 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from .backend import Backend, ClusterBackend
 from .common import API_VERSION
-from .model import Model
-from .pipeline import InferencePipeline
-
-Resource = Backend | ClusterBackend | Model | InferencePipeline
-
-KINDS: dict[str, type[BaseModel]] = {
-    "Backend": Backend,
-    "ClusterBackend": ClusterBackend,
-    "Model": Model,
-    "InferencePipeline": InferencePipeline,
-}
+from .kinds import KINDS, Resource
+from .problems import Problem
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the input: where (file, object, field path) and what."""
-
-    where: str  # "file.yaml" or "file.yaml:12" (line of the document)
-    message: str
-    obj: str = ""  # "InferencePipeline/readability"
-    path: str = ""  # "spec.steps[1].inputMap.INPUT_IDS"
-    severity: str = "error"  # or "warning"
-
-    def __str__(self) -> str:
-        parts = [self.where]
-        if self.obj:
-            parts.append(self.obj)
-        head = ": ".join(parts)
-        field_path = f"{self.path}: " if self.path else ""
-        prefix = "warning: " if self.severity == "warning" else ""
-        return f"{head}: {prefix}{field_path}{self.message}"
-
-
-@dataclass
 class Document:
     """A parsed resource and where it came from (for messages and relative file paths)."""
 
     resource: Resource
-    source: Path
-    line: int
-
-    @property
-    def where(self) -> str:
-        return f"{self.source}:{self.line}"
+    where: str  # "path/file.yaml:12", or "namespace/name" for an object read from a cluster
+    # Relative file:// URIs in the object resolve against this directory (the manifest's, made
+    # absolute); None for objects from a cluster, where local files mean nothing.
+    base_dir: Path | None = None
 
     @property
     def ref(self) -> str:
         return f"{self.resource.kind}/{self.resource.metadata.name}"
 
 
+ObjectKey = tuple[str, str, str]  # (kind, namespace or "", name)
+
+
 @dataclass
 class LoadResult:
     documents: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # Objects that were there but did not parse: references to them are "invalid", not "missing".
+    invalid: set[ObjectKey] = field(default_factory=set)
+
+    def extend(self, other: LoadResult) -> None:
+        self.documents += other.documents
+        self.problems += other.problems
+        self.invalid |= other.invalid
 
 
 def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
@@ -94,14 +72,14 @@ def load_paths(paths: Iterable[Path]) -> LoadResult:
         except (OSError, UnicodeDecodeError) as e:
             result.problems.append(Problem(str(f), f"cannot read file: {e}"))
             continue
-        sub = load_text(text, f)
-        result.documents += sub.documents
-        result.problems += sub.problems
+        result.extend(load_text(text, f))
     return result
 
 
 def load_text(text: str, source: Path) -> LoadResult:
+    """Every document of one YAML text; `source` names it in messages and anchors its paths."""
     result = LoadResult()
+    base_dir = Path(source).absolute().parent
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as e:
@@ -121,9 +99,24 @@ def load_text(text: str, source: Path) -> LoadResult:
         parsed = parse_resource(data, where)
         if isinstance(parsed, list):
             result.problems += parsed
+            if (key := object_key(data)) is not None:
+                result.invalid.add(key)
         else:
-            result.documents.append(Document(parsed, source, line))
+            result.documents.append(Document(parsed, where, base_dir))
     return result
+
+
+def object_key(data: Any) -> ObjectKey | None:
+    """(kind, namespace, name) of plain object data, when it says them."""
+    if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
+        return None
+    meta = data["metadata"]
+    kind, name, ns = data.get("kind"), meta.get("name"), meta.get("namespace")
+    if not isinstance(kind, str) or not isinstance(name, str):
+        return None
+    info = KINDS.get(kind)
+    namespaced = info.namespaced if info else True
+    return (kind, (ns if isinstance(ns, str) else "default") if namespaced else "", name)
 
 
 # kubectl and the apiserver parse YAML 1.1 (go-yaml v2), where a plain y/Y/n/N is a boolean;
@@ -155,6 +148,19 @@ def _yaml11_booleans(node: yaml.Node, source: Path) -> list[Problem]:
     return found
 
 
+def load_object(data: Any, where: str) -> LoadResult:
+    """One object as read from a cluster (no file: relative paths in it mean nothing)."""
+    result = LoadResult()
+    parsed = parse_resource(data, where)
+    if isinstance(parsed, list):
+        result.problems += parsed
+        if (key := object_key(data)) is not None:
+            result.invalid.add(key)
+    else:
+        result.documents.append(Document(parsed, where))
+    return result
+
+
 def parse_resource(data: Any, where: str) -> Resource | list[Problem]:
     """One resource from plain data, or the problems that stop it from being one."""
     if not isinstance(data, dict):
@@ -175,8 +181,8 @@ def parse_resource(data: Any, where: str) -> Resource | list[Problem]:
                 "apiVersion",
             )
         ]
-    cls = KINDS.get(str(kind))
-    if cls is None:
+    info = KINDS.get(str(kind))
+    if info is None:
         return [
             Problem(
                 where,
@@ -186,7 +192,7 @@ def parse_resource(data: Any, where: str) -> Resource | list[Problem]:
             )
         ]
     try:
-        return cls.model_validate(data)  # type: ignore[return-value]
+        return info.resource.model_validate(data)  # type: ignore[return-value]
     except ValidationError as e:
         return [Problem(where, msg, obj, path) for path, msg in explain_validation_error(e)]
 

@@ -11,7 +11,6 @@ from ..gpu.mig import MIG_PROFILE_PATTERN
 from .common import (
     MAX_TENSORS,
     ApiModel,
-    Condition,
     Device,
     DnsLabel,
     DnsSubdomain,
@@ -21,6 +20,7 @@ from .common import (
     cel_rules,
 )
 from .model import ModelSpec
+from .status import InferencePipelineStatus
 
 MAX_STEPS = 32
 
@@ -164,51 +164,6 @@ class InferencePipelineSpec(ApiModel):
     placement: Placement = Field(default_factory=Placement)
     replicas: Annotated[int, Field(ge=0, le=1000)] = 1
     autoscaling: Autoscaling | None = None
-
-
-# ---- status -------------------------------------------------------------------------------
-
-
-class StepStatus(ApiModel):
-    name: str
-    model: str
-    format: str
-    served_as: str = Field(description="native:<triton backend> or adapter:<library>")
-    device: str
-    ready: bool = False
-    message: str = ""
-
-
-class Endpoints(ApiModel):
-    http: str | None = None
-    grpc: str | None = None
-    metrics: str | None = None
-
-
-class GpuResourceStatus(ApiModel):
-    resource: str = Field(description="e.g. nvidia.com/gpu or nvidia.com/mig-1g.10gb")
-    count: int
-    strategy: str | None = None
-    product: str | None = None
-
-
-class AutoscalingDecision(ApiModel):
-    time: str
-    from_replicas: int
-    to_replicas: int
-    reason: str
-
-
-class InferencePipelineStatus(ApiModel):
-    observed_generation: int | None = None
-    conditions: list[Condition] = Field(default_factory=list)
-    replicas: int = 0
-    ready_replicas: int = 0
-    selector: str | None = Field(default=None, description="Label selector (scale subresource).")
-    steps: list[StepStatus] = Field(default_factory=list)
-    endpoints: Endpoints | None = None
-    gpu_resource: GpuResourceStatus | None = None
-    last_autoscaling_decision: AutoscalingDecision | None = None
 
 
 class InferencePipeline(ApiModel):

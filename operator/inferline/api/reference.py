@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .crd import KIND_INFOS, crd_for
+from .crd import crd_for
+from .kinds import KINDS
 
 
 def _type(node: dict[str, Any]) -> str:
@@ -68,7 +69,7 @@ def reference() -> str:
         "Group `inferline.dev`, version `v1alpha1`.",
         "",
     ]
-    for info in KIND_INFOS:
+    for info in KINDS.values():
         crd = crd_for(info)
         names = crd["spec"]["names"]
         schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]

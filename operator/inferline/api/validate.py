@@ -11,95 +11,45 @@ Each problem names the field path and says what is wrong and what would be right
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from ..gpu import mig
-from .backend import BUILTIN_BACKENDS, Backend, BackendSpec, ClusterBackend
+from .backend import BackendSpec
 from .common import Device, TensorSpec, dims_compatible
-from .load import Document, Problem
-from .model import Accelerator, Model, ModelFormat, ModelSpec
-from .pipeline import BackendKind, InferencePipeline, Step
-
-# Formats the runtime can serve through a python adapter model when the backend lacks them.
-ADAPTER_LIBRARIES: dict[ModelFormat, str] = {
-    ModelFormat.FIL: "treelite/xgboost",
-    ModelFormat.PYTORCH: "torch",
-    ModelFormat.ONNX: "onnxruntime",
-}
-
-
-@dataclass
-class ResolvedStep:
-    step: Step
-    model_name: str  # the Model's name, or the step's name for an inline model
-    spec: ModelSpec
-    device: Device
-    native: bool  # served by the backend natively; else through an adapter
-
-    @property
-    def served_as(self) -> str:
-        if self.native:
-            return f"native:{self.spec.format.value}"
-        return f"adapter:{ADAPTER_LIBRARIES[self.spec.format]}"
-
-
-@dataclass
-class ResolvedPipeline:
-    """A pipeline with its references looked up: what the renderer works from."""
-
-    pipeline: InferencePipeline
-    backend_name: str
-    backend: BackendSpec
-    steps: list[ResolvedStep] = field(default_factory=list)
-    source: Document | None = None
-
-    @property
-    def name(self) -> str:
-        return self.pipeline.metadata.name
-
-
-@dataclass
-class Catalog:
-    """The objects a pipeline may reference, keyed by (namespace, name)."""
-
-    models: dict[tuple[str, str], Document] = field(default_factory=dict)
-    backends: dict[tuple[str, str], Document] = field(default_factory=dict)
-    cluster_backends: dict[str, BackendSpec] = field(default_factory=dict)
-
-    @classmethod
-    def from_documents(
-        cls, docs: list[Document], extra_backends: dict[str, BackendSpec] | None = None
-    ) -> Catalog:
-        cat = cls(cluster_backends={**BUILTIN_BACKENDS, **(extra_backends or {})})
-        for d in docs:
-            r = d.resource
-            ns = r.metadata.namespace or "default"
-            if isinstance(r, Model):
-                cat.models[(ns, r.metadata.name)] = d
-            elif isinstance(r, Backend):
-                cat.backends[(ns, r.metadata.name)] = d
-            elif isinstance(r, ClusterBackend):
-                cat.cluster_backends[r.metadata.name] = r.spec
-        return cat
+from .load import Document, ObjectKey
+from .model import Accelerator, ModelFormat
+from .pipeline import InferencePipeline
+from .problems import Checker, Problem
+from .resolve import (
+    ADAPTER_LIBRARIES,
+    Catalog,
+    ResolvedPipeline,
+    ResolvedStep,
+    resolve_pipeline,
+)
 
 
 def validate_documents(
-    docs: list[Document], extra_backends: dict[str, BackendSpec] | None = None
+    docs: list[Document],
+    extra_backends: dict[str, BackendSpec] | None = None,
+    *,
+    invalid: set[ObjectKey] | None = None,
+    require_refs: bool = False,
 ) -> tuple[list[Problem], list[ResolvedPipeline]]:
     """Check every pipeline among docs against the rest; return problems and resolved pipelines.
 
     A pipeline is returned resolved only when it has no errors. `extra_backends` adds
-    ClusterBackends that are not objects (the local runtime of `inferline serve`).
+    ClusterBackends that are not objects (the local runtime of `inferline serve`); `invalid`
+    names objects that were given but failed to parse, so references to them say so.
     """
     problems: list[Problem] = []
     problems += _duplicates(docs)
-    catalog = Catalog.from_documents(docs, extra_backends)
+    catalog = Catalog.from_documents(docs, extra_backends, invalid)
     resolved: list[ResolvedPipeline] = []
     for d in docs:
         if isinstance(d.resource, InferencePipeline):
-            p_problems, rp = check_pipeline(d, catalog)
+            p_problems, rp = check_pipeline(d, catalog, require_refs=require_refs)
             problems += p_problems
-            if rp is not None and not any(p.severity == "error" for p in p_problems):
+            if rp is not None:
                 resolved.append(rp)
     return problems, resolved
 
@@ -119,28 +69,16 @@ def _duplicates(docs: list[Document]) -> list[Problem]:
     return out
 
 
-class _Checker:
-    def __init__(self, doc: Document) -> None:
-        self.doc = doc
-        self.problems: list[Problem] = []
-
-    def error(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.doc.where, message, self.doc.ref, path))
-
-    def warn(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.doc.where, message, self.doc.ref, path, "warning"))
-
-
 def check_pipeline(
-    doc: Document, catalog: Catalog
+    doc: Document, catalog: Catalog, *, require_refs: bool = False
 ) -> tuple[list[Problem], ResolvedPipeline | None]:
+    """Resolve and check one pipeline: its problems, and the pipeline when it has no errors."""
+    res = resolve_pipeline(doc, catalog, require_refs=require_refs)
     pipe = doc.resource
     assert isinstance(pipe, InferencePipeline)
     spec = pipe.spec
-    c = _Checker(doc)
-    ns = pipe.metadata.namespace or "default"
+    c = res.checker
 
-    backend_name, backend = _resolve_backend(c, pipe, catalog, ns)
     _check_io_names(c, spec.inputs, "spec.inputs")
     _check_io_names(c, spec.outputs, "spec.outputs")
     _check_placement(c, pipe)
@@ -159,51 +97,25 @@ def check_pipeline(
                 f"step name {s.name!r} is the pipeline's own name, "
                 "which the ensemble model uses; rename the step",
             )
-
-    steps: list[ResolvedStep] = []
-    all_resolved = True
-    for i, s in enumerate(spec.steps):
-        rs = _resolve_step(c, i, s, catalog, ns, pipe, backend)
-        if rs is None:
-            all_resolved = False
-        else:
-            steps.append(rs)
-
-    if all_resolved:
-        _check_dataflow(c, pipe, steps)
-        _check_batching(c, pipe, steps)
-    rp = ResolvedPipeline(pipe, backend_name, backend, steps, doc) if backend else None
-    return c.problems, (rp if all_resolved else None)
+    if res.backend is not None:
+        for i, rs in res.steps.items():
+            _check_step(c, i, rs, pipe, res.backend)
+    if not res.complete:
+        return c.problems, None
+    rp = res.pipeline()
+    _check_dataflow(c, pipe, rp.steps)
+    _check_batching(c, pipe, rp.steps)
+    return c.problems, (None if c.failed else rp)
 
 
-def _resolve_backend(
-    c: _Checker, pipe: InferencePipeline, catalog: Catalog, ns: str
-) -> tuple[str, BackendSpec]:
-    ref = pipe.spec.backend
-    if ref.kind is BackendKind.CLUSTER_BACKEND:
-        found = catalog.cluster_backends.get(ref.name)
-        known = sorted(catalog.cluster_backends)
-    else:
-        doc = catalog.backends.get((ns, ref.name))
-        found = doc.resource.spec if doc and isinstance(doc.resource, Backend) else None
-        known = sorted(n for (bns, n) in catalog.backends if bns == ns)
-    if found is None:
-        c.error(
-            "spec.backend.name",
-            f"{ref.kind.value} {ref.name!r} not found; known: {', '.join(known) or 'none'}",
-        )
-        return ref.name, BUILTIN_BACKENDS["triton"]
-    return ref.name, found
-
-
-def _check_io_names(c: _Checker, tensors: list[TensorSpec], path: str) -> None:
+def _check_io_names(c: Checker, tensors: list[TensorSpec], path: str) -> None:
     names = [t.name for t in tensors]
     for i, n in enumerate(names):
         if names.index(n) != i:
             c.error(f"{path}[{i}].name", f"duplicate tensor name {n!r}")
 
 
-def _check_placement(c: _Checker, pipe: InferencePipeline) -> None:
+def _check_placement(c: Checker, pipe: InferencePipeline) -> None:
     p = pipe.spec.placement
     gpu = p.gpu
     if gpu is None:
@@ -245,32 +157,12 @@ def _gib(q: str) -> float:
     return value * 1.073741824 if m.group(2) == "Gi" else value
 
 
-def _resolve_step(
-    c: _Checker,
-    i: int,
-    s: Step,
-    catalog: Catalog,
-    ns: str,
-    pipe: InferencePipeline,
-    backend: BackendSpec,
-) -> ResolvedStep | None:
+def _check_step(
+    c: Checker, i: int, rs: ResolvedStep, pipe: InferencePipeline, backend: BackendSpec
+) -> None:
+    """What one step asks of its device and backend."""
     path = f"spec.steps[{i}]"
-    if s.model is not None:
-        spec, model_name = s.model, s.name
-    else:
-        assert s.model_ref is not None
-        mdoc = catalog.models.get((ns, s.model_ref.name))
-        if mdoc is None:
-            c.warn(
-                f"{path}.modelRef.name",
-                f"Model {s.model_ref.name!r} not given, so this step's tensors were not checked "
-                f"(pass the file that defines it to check them)",
-            )
-            return None
-        assert isinstance(mdoc.resource, Model)
-        spec, model_name = mdoc.resource.spec, mdoc.resource.metadata.name
-
-    device = s.device or pipe.spec.placement.device
+    s, spec, device = rs.step, rs.spec, rs.device
     if device not in backend.devices:
         c.error(
             f"{path}.device" if s.device else "spec.placement.device",
@@ -306,8 +198,7 @@ def _resolve_step(
                 f"{fmt_path}.optimization.inferenceMode" if s.model else fmt_path,
                 "inferenceMode applies to pytorch models only",
             )
-    native = spec.format in backend.formats
-    if not native and spec.format not in ADAPTER_LIBRARIES:
+    if not rs.native and spec.format not in ADAPTER_LIBRARIES:
         adaptable = ", ".join(f.value for f in ADAPTER_LIBRARIES)
         c.error(
             f"{path}.model.format" if s.model else f"{path}.modelRef",
@@ -315,10 +206,9 @@ def _resolve_step(
             f"(it serves {', '.join(f.value for f in backend.formats)}) and has no adapter "
             f"(adapters exist for {adaptable}); choose a backend that serves it, e.g. triton",
         )
-    return ResolvedStep(s, model_name, spec, device, native)
 
 
-def _check_dataflow(c: _Checker, pipe: InferencePipeline, steps: list[ResolvedStep]) -> None:
+def _check_dataflow(c: Checker, pipe: InferencePipeline, steps: list[ResolvedStep]) -> None:
     spec = pipe.spec
     producers: dict[str, tuple[str, TensorSpec]] = {}  # pipeline tensor -> (who, spec)
     for j, t in enumerate(spec.inputs):
@@ -404,7 +294,7 @@ def _check_dataflow(c: _Checker, pipe: InferencePipeline, steps: list[ResolvedSt
 
 
 def _check_match(
-    c: _Checker, path: str, tensor: str, produced: TensorSpec, consumed: TensorSpec
+    c: Checker, path: str, tensor: str, produced: TensorSpec, consumed: TensorSpec
 ) -> None:
     if produced.dtype is not consumed.dtype:
         c.error(
@@ -421,7 +311,7 @@ def _check_match(
 
 
 def _check_acyclic(
-    c: _Checker, steps: list[ResolvedStep], producers: dict[str, tuple[str, TensorSpec]]
+    c: Checker, steps: list[ResolvedStep], producers: dict[str, tuple[str, TensorSpec]]
 ) -> None:
     producer_step: dict[str, int] = {}
     for i, rs in enumerate(steps):
@@ -458,7 +348,7 @@ def _check_acyclic(
                 return
 
 
-def _check_batching(c: _Checker, pipe: InferencePipeline, steps: list[ResolvedStep]) -> None:
+def _check_batching(c: Checker, pipe: InferencePipeline, steps: list[ResolvedStep]) -> None:
     mbs = pipe.spec.max_batch_size
     if mbs == 0:
         batching = [rs.step.name for rs in steps if rs.spec.max_batch_size > 0]

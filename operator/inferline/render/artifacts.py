@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 
 REMOTE_SCHEMES = ("s3", "gs", "http", "https", "pvc", "configmap")
 
 
-def resolve_uri(uri: str, base: object = None) -> str:
+def resolve_uri(uri: str, base: PurePosixPath | Path | None = None) -> str:
     """An absolute URI for `uri`, resolving relative files against the manifest directory.
 
     `file:///abs/path` stays; `file://rel/path` and a bare `rel/path` are relative to `base`

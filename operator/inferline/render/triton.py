@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from ..api.common import Device, TensorSpec
 from ..api.model import Accelerator, ModelFormat, ModelSpec, TreeModelType
-from ..api.validate import ResolvedPipeline, ResolvedStep
+from ..api.resolve import ResolvedPipeline, ResolvedStep
 from .artifacts import resolve_uri
+from .manifest import RepoFile
 
 VERSION_DIR = "1"
 
@@ -48,21 +49,6 @@ ADAPTER_KIND: dict[ModelFormat, str] = {
 }
 
 
-@dataclass(frozen=True)
-class RepoFile:
-    """A file (or directory) of the repository: inline text, or fetched from `source`.
-
-    `path` is relative to the repository root. `source` is an absolute URI (file://, s3://,
-    http(s)://, pvc://, configmap://) after resolving relative manifest paths.
-    """
-
-    path: str
-    text: str | None = None
-    source: str | None = None
-    sha256: str | None = None
-    credentials_secret: str | None = None
-
-
 @dataclass
 class RenderedModel:
     name: str
@@ -75,6 +61,10 @@ class RenderedModel:
     @property
     def config_text(self) -> str:
         return text_format.MessageToString(self.config)
+
+    def repository_files(self) -> list[RepoFile]:
+        """Every file of this model's directory, its config.pbtxt first."""
+        return [RepoFile(path=f"{self.name}/config.pbtxt", text=self.config_text), *self.files]
 
 
 @dataclass
@@ -96,7 +86,7 @@ def step_model_name(pipeline: str, step: str) -> str:
 
 
 def render_repository(rp: ResolvedPipeline) -> RenderedRepository:
-    base = rp.source.source.parent if rp.source else None
+    base = rp.base_dir
     models = [render_step(rp, rs, base) for rs in rp.steps]
     models.append(render_ensemble(rp))
     return RenderedRepository(rp.name, models)
@@ -133,7 +123,7 @@ def _param(config: mc.ModelConfig, key: str, value: str) -> None:
 # ---- steps ----------------------------------------------------------------------------------
 
 
-def render_step(rp: ResolvedPipeline, rs: ResolvedStep, base: object = None) -> RenderedModel:
+def render_step(rp: ResolvedPipeline, rs: ResolvedStep, base: Path | None = None) -> RenderedModel:
     spec = rs.spec
     name = step_model_name(rp.name, rs.step.name)
     config = mc.ModelConfig(
@@ -178,7 +168,7 @@ def render_step(rp: ResolvedPipeline, rs: ResolvedStep, base: object = None) -> 
                 env = rp.backend.python_environment
                 files.append(
                     RepoFile(
-                        f"{name}/python_env.tar.gz",
+                        path=f"{name}/python_env.tar.gz",
                         source=resolve_uri(env.storage_uri, base),
                         sha256=env.sha256,
                     )
@@ -236,17 +226,17 @@ def _native_format_settings(config: mc.ModelConfig, rs: ResolvedStep) -> None:
         config.optimization.cuda.graphs = True
 
 
-def _artifact(path: str, spec: ModelSpec, base: object) -> RepoFile:
+def _artifact(path: str, spec: ModelSpec, base: Path | None) -> RepoFile:
     assert spec.storage_uri is not None
     return RepoFile(
-        path,
+        path=path,
         source=resolve_uri(spec.storage_uri, base),
         sha256=spec.sha256,
         credentials_secret=spec.credentials_secret,
     )
 
 
-def _python_files(name: str, spec: ModelSpec, base: object) -> list[RepoFile]:
+def _python_files(name: str, spec: ModelSpec, base: Path | None) -> list[RepoFile]:
     files = []
     vdir = f"{name}/{VERSION_DIR}"
     if spec.python is not None:
@@ -254,21 +244,21 @@ def _python_files(name: str, spec: ModelSpec, base: object) -> list[RepoFile]:
         if code.config_map is not None:
             files.append(
                 RepoFile(
-                    f"{vdir}/model.py", source=f"configmap://{code.config_map.name}/{code.key}"
+                    path=f"{vdir}/model.py", source=f"configmap://{code.config_map.name}/{code.key}"
                 )
             )
         else:
             assert code.file is not None
-            files.append(RepoFile(f"{vdir}/model.py", source=resolve_uri(code.file, base)))
+            files.append(RepoFile(path=f"{vdir}/model.py", source=resolve_uri(code.file, base)))
         for inc in code.include:
             files.append(
-                RepoFile(f"{vdir}/{PurePosixPath(inc).name}", source=resolve_uri(inc, base))
+                RepoFile(path=f"{vdir}/{PurePosixPath(inc).name}", source=resolve_uri(inc, base))
             )
     if spec.storage_uri is not None:
         # Extra files for the python model (a tokenizer, weights): copied into its version dir.
         files.append(
             RepoFile(
-                f"{vdir}/",
+                path=f"{vdir}/",
                 source=resolve_uri(spec.storage_uri, base),
                 sha256=spec.sha256,
                 credentials_secret=spec.credentials_secret,
@@ -286,7 +276,9 @@ def adapter_source() -> str:
     return resources.files("inferline.render.adapters").joinpath("adapter.py").read_text()
 
 
-def _adapter(config: mc.ModelConfig, name: str, rs: ResolvedStep, base: object) -> list[RepoFile]:
+def _adapter(
+    config: mc.ModelConfig, name: str, rs: ResolvedStep, base: Path | None
+) -> list[RepoFile]:
     """Serve a non-native format through a python model with the same signature."""
     spec = rs.spec
     kind = ADAPTER_KIND[spec.format]
@@ -312,7 +304,7 @@ def _adapter(config: mc.ModelConfig, name: str, rs: ResolvedStep, base: object) 
         _param(config, "FORCE_CPU_ONLY_INPUT_TENSORS", "no")
     vdir = f"{name}/{VERSION_DIR}"
     return [
-        RepoFile(f"{vdir}/model.py", text=adapter_source()),
+        RepoFile(path=f"{vdir}/model.py", text=adapter_source()),
         _artifact(f"{vdir}/{artifact}", spec, base),
     ]
 
@@ -339,5 +331,5 @@ def render_ensemble(rp: ResolvedPipeline) -> RenderedModel:
             )
         )
     # Triton wants a version directory even for an ensemble.
-    files = [RepoFile(f"{rp.name}/{VERSION_DIR}/.keep", text="")]
+    files = [RepoFile(path=f"{rp.name}/{VERSION_DIR}/.keep", text="")]
     return RenderedModel(rp.name, config, files, None, "ensemble", spec.placement.device.value)

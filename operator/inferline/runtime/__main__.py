@@ -31,7 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--rendered", type=Path, required=True, help="a rendered pipeline (inferline render -o DIR)"
+        "--rendered",
+        type=Path,
+        required=True,
+        help="a rendered pipeline: its render.json, or the directory holding it "
+        "(inferline render -o DIR)",
     )
     p.add_argument(
         "--repository",
@@ -59,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parse_args(argv)
     try:
-        summary = prepare_repository(args.rendered, args.repository, LogProgress())
-        names = ", ".join(p["name"] for p in summary["pipelines"])
+        manifest = prepare_repository(args.rendered, args.repository, LogProgress())
+        names = ", ".join(p.served_name for p in manifest.pipelines)
         log.info("repository ready at %s (pipelines: %s)", args.repository, names)
         opts = ServerOptions(
             args.repository,

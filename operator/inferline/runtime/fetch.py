@@ -54,9 +54,17 @@ def to_fsspec_url(uri: str) -> str:
 
 
 def fetch(
-    uri: str, dest: Path, *, sha256: str | None = None, progress: Progress | None = None
+    uri: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    progress: Progress | None = None,
+    into: bool = False,
 ) -> None:
-    """Copy `uri` to `dest` (a file), or its contents into `dest` (a directory) if it is one."""
+    """Copy `uri` to `dest` (a file), or its contents into `dest` (a directory) if it is one.
+
+    `into`: `dest` is a directory either way; a single file lands in it under its own name.
+    """
     url = to_fsspec_url(uri)
     try:
         fs, path = fsspec.core.url_to_fs(url)
@@ -76,7 +84,8 @@ def fetch(
                 raise FetchError(f"{uri}: is a directory; sha256 applies to a single file")
             _fetch_dir(fs, path, dest, uri, progress)
         else:
-            _fetch_file(fs, path, dest, uri, sha256, progress)
+            target = dest / Path(path).name if into else dest
+            _fetch_file(fs, path, target, uri, sha256, progress)
     except FetchError:
         raise
     except ImportError as e:

@@ -1,0 +1,178 @@
+"""The InferencePipeline's status: conditions (kstatus conventions), reasons, and its fields.
+
+Conditions are a list-map keyed by `type` in the CRD, so the operator and the autoscaler can each
+apply the conditions they own with server-side apply without clobbering the other's.
+`set_condition` is the one way conditions change: it keeps `lastTransitionTime` unless the
+status flips, so a reconcile that finds nothing new writes nothing new.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from .common import ApiModel
+
+
+class ConditionType(StrEnum):
+    """Condition types the operator writes.
+
+    kstatus (`kubectl wait`, Flux, cli-utils) reads Ready, Reconciling and Stalled; the rest
+    say which part of the way to Ready a pipeline is on.
+    """
+
+    READY = "Ready"
+    VALIDATED = "Validated"
+    SCHEDULED = "Scheduled"
+    MODELS_READY = "ModelsReady"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Reason(StrEnum):
+    """Machine-readable reasons (CamelCase, as Kubernetes conventions ask)."""
+
+    # Validated
+    VALID = "Valid"
+    INVALID_SPEC = "InvalidSpec"
+    MISSING_REFERENCE = "MissingReference"
+    NOT_SERVABLE_IN_CLUSTER = "NotServableInCluster"
+    TOO_LARGE = "TooLarge"
+    # Scheduled
+    PLACED = "Placed"
+    NO_CAPACITY = "NoCapacity"
+    UNSCHEDULABLE = "Unschedulable"
+    # ModelsReady / Ready / Progressing
+    RECONCILED = "Reconciled"
+    APPLYING = "Applying"
+    ROLLING_OUT = "RollingOut"
+    WAITING_FOR_PODS = "WaitingForPods"
+    MODELS_LOADING = "ModelsLoading"
+    MODELS_LOADED = "ModelsLoaded"
+    SERVING = "Serving"
+    SCALED_TO_ZERO = "ScaledToZero"
+    POD_FAILING = "PodFailing"
+    APPLY_FAILED = "ApplyFailed"
+
+
+class Condition(ApiModel):
+    """A Kubernetes-style condition, as kstatus, `kubectl wait`, Argo CD and Flux read it."""
+
+    type: Annotated[str, Field(min_length=1, max_length=316)]
+    status: ConditionStatus
+    reason: Annotated[str, Field(max_length=1024)] = ""
+    message: Annotated[str, Field(max_length=32768)] = ""
+    last_transition_time: str | None = None
+    observed_generation: int | None = None
+
+
+def now_rfc3339() -> str:
+    """The current time as Kubernetes writes timestamps (RFC 3339, UTC, seconds)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: list[Condition],
+    type_: ConditionType | str,
+    status: ConditionStatus | bool,
+    reason: Reason | str,
+    message: str = "",
+    *,
+    generation: int | None = None,
+    now: str | None = None,
+) -> list[Condition]:
+    """`conditions` with `type_` set (a new list; the input is not changed).
+
+    lastTransitionTime changes only when the status does; the list keeps its order, with a new
+    type appended at the end.
+    """
+    if isinstance(status, bool):
+        status = ConditionStatus.TRUE if status else ConditionStatus.FALSE
+    key = str(type_)
+    old = get_condition(conditions, key)
+    if old is not None and old.status is status:
+        transition = old.last_transition_time
+    else:
+        transition = now or now_rfc3339()
+    new = Condition(
+        type=key,
+        status=status,
+        reason=str(reason),
+        message=message[:32768],
+        last_transition_time=transition,
+        observed_generation=generation,
+    )
+    if old is None:
+        return [*conditions, new]
+    return [new if c.type == key else c for c in conditions]
+
+
+def get_condition(conditions: list[Condition], type_: ConditionType | str) -> Condition | None:
+    return next((c for c in conditions if c.type == str(type_)), None)
+
+
+def is_true(conditions: list[Condition], type_: ConditionType | str) -> bool:
+    c = get_condition(conditions, type_)
+    return c is not None and c.status is ConditionStatus.TRUE
+
+
+# ---- the InferencePipeline's status fields --------------------------------------------------
+
+
+class StepStatus(ApiModel):
+    name: str
+    model: str = Field(description="The Triton model serving this step.")
+    format: str
+    served_as: str = Field(description="native:<triton backend> or adapter:<library>")
+    device: str
+    ready: bool = False
+    message: str = ""
+
+
+class Endpoints(ApiModel):
+    http: str | None = None
+    grpc: str | None = None
+    metrics: str | None = None
+
+
+class GpuResourceStatus(ApiModel):
+    resource: str = Field(description="e.g. nvidia.com/gpu or nvidia.com/mig-1g.10gb")
+    count: int
+    strategy: str | None = None
+    product: str | None = None
+
+
+class AutoscalingDecision(ApiModel):
+    time: str
+    from_replicas: int
+    to_replicas: int
+    reason: str
+
+
+class InferencePipelineStatus(ApiModel):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+    replicas: int = 0
+    ready_replicas: int = 0
+    selector: str | None = Field(default=None, description="Label selector (scale subresource).")
+    steps: list[StepStatus] = Field(default_factory=list)
+    endpoints: Endpoints | None = None
+    gpu_resource: GpuResourceStatus | None = None
+    last_autoscaling_decision: AutoscalingDecision | None = None

@@ -1,0 +1,5 @@
+"""The `inferline` command line (console script `inferline = inferline.cli:main`)."""
+
+from .app import app, main
+
+__all__ = ["app", "main"]
