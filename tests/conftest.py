@@ -34,10 +34,12 @@ def build_readability_artifacts(
     return result
 
 
-def run_cli(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path = REPO, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the installed `inferline` console script as a user would."""
     exe = Path(sys.executable).with_name("inferline")
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     return subprocess.run(
         [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )

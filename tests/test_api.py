@@ -182,6 +182,9 @@ def test_dims_compatible_is_reflexive_and_wildcards_match(dims: list[int]) -> No
         ("NVIDIA-H100-80GB-HBM3", "H100-80GB"),
         ("NVIDIA-H100-NVL", "H100-94GB"),
         ("NVIDIA-H200", "H200-141GB"),
+        ("NVIDIA-H200-NVL", "H200-141GB"),
+        ("NVIDIA-H100-PCIe", "H100-80GB"),
+        ("nvidia-h100-80gb-hbm3", "H100-80GB"),
         ("NVIDIA-A30", "A30"),
         ("NVIDIA-A100-SXM4-40GB-MIG-1g.5gb", "A100-40GB"),
         ("A100-80GB", "A100-80GB"),
@@ -192,8 +195,18 @@ def test_gpu_product_labels_map_to_families(label: str, family: str) -> None:
     assert f is not None and f.name == family
 
 
-def test_unknown_product() -> None:
-    assert mig.family_for_product("NVIDIA-GeForce-RTX-4090") is None
+@pytest.mark.parametrize(
+    "label",
+    [
+        "NVIDIA-GeForce-RTX-4090",
+        "NVIDIA-GH200-480GB",  # Grace Hopper: not an H200 (regression: matching was unanchored)
+        "NVIDIA-A100X",
+        "NVIDIA-A300",
+        "NVIDIA-A100",  # which A100? its memory decides the MIG profiles
+    ],
+)
+def test_unknown_product(label: str) -> None:
+    assert mig.family_for_product(label) is None
 
 
 def test_smallest_profile_for_memory() -> None:

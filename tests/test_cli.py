@@ -97,3 +97,37 @@ def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
     assert r.stderr.startswith("error: Not a directory") or "File exists" in r.stderr, r.stderr
+
+
+def test_render_names_the_missing_model(tmp_path: Path) -> None:
+    # Regression: a missing Model made render say "no InferencePipeline to render".
+    f = tmp_path / "p.yaml"
+    f.write_text(
+        (EXAMPLES / "minimal" / "pipeline.yaml")
+        .read_text()
+        .replace(
+            "      model:\n        format: python\n        python: {file: scale.py}\n"
+            '        maxBatchSize: 8\n        parameters: {factor: "2.0"}\n'
+            "        inputs:\n          - {name: INPUT, dtype: FP32, dims: [-1]}\n"
+            "        outputs:\n          - {name: OUTPUT, dtype: FP32, dims: [-1]}\n",
+            "      modelRef: {name: scaler}\n",
+        )
+    )
+    assert "modelRef: {name: scaler}" in f.read_text()
+    r = run_cli("render", str(f), "-o", str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert "spec.steps[0].modelRef.name: Model 'scaler' not found" in r.stderr
+    assert "no InferencePipeline" not in r.stderr
+    # validate checks a pipeline file on its own: the same thing is a warning there.
+    r = run_cli("validate", str(f))
+    assert r.returncode == 0 and "warning: spec.steps[0].modelRef.name" in r.stdout
+
+
+@pytest.mark.parametrize("value", ["Y", "y", "N", "n"])
+def test_bare_yaml11_booleans_are_errors(tmp_path: Path, value: str) -> None:
+    # kubectl reads these as booleans (YAML 1.1); PyYAML as strings. validate must say so.
+    f = tmp_path / "p.yaml"
+    f.write_text((EXAMPLES / "minimal" / "pipeline.yaml").read_text().replace('"Y"', value))
+    r = run_cli("validate", str(f))
+    assert r.returncode == 1
+    assert f"a bare {value} is the boolean" in r.stderr and f'quote it: "{value}"' in r.stderr

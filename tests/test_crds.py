@@ -32,6 +32,56 @@ def test_crd_passes_kubernetes_schema(name: str) -> None:
     kubernetes_validate.validate(crd, kubernetes_validate.latest_version(), strict=True)
 
 
+# What each kind must be; kubernetes-validate cannot know (either scope is a valid CRD).
+SCOPES = {
+    "Backend": "Namespaced",
+    "ClusterBackend": "Cluster",
+    "Model": "Namespaced",
+    "InferencePipeline": "Namespaced",
+}
+
+
+def test_each_kind_has_its_scope() -> None:
+    scopes = {c["spec"]["names"]["kind"]: c["spec"]["scope"] for c in all_crds().values()}
+    assert scopes == SCOPES
+
+
+def _list_types(node: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    if isinstance(node, dict):
+        if "x-kubernetes-list-type" in node:
+            found.append((path, node))
+        for k, v in node.get("properties", {}).items():
+            found += _list_types(v, f"{path}.{k}")
+        for k in ("items", "additionalProperties"):
+            found += _list_types(node.get(k), f"{path}[]" if k == "items" else f"{path}{{}}")
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(all_crds()))
+def test_list_types_are_what_the_apiserver_accepts(name: str) -> None:
+    # The apiserver rejects an unknown list type, and a map whose keys are not required
+    # properties of its items (kubernetes-validate checks neither).
+    schema = all_crds()[name]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for path, node in _list_types(schema, ""):
+        assert node["type"] == "array", path
+        assert node["x-kubernetes-list-type"] in ("atomic", "set", "map"), path
+        if node["x-kubernetes-list-type"] == "map":
+            keys = node["x-kubernetes-list-map-keys"]
+            items = node["items"]
+            assert keys and set(keys) <= set(items.get("required", [])), path
+            assert all(items["properties"][k]["type"] in ("string", "integer") for k in keys)
+
+
+def test_the_lists_users_key_by_name_are_maps() -> None:
+    crds = {c["spec"]["names"]["kind"]: c for c in all_crds().values()}
+    schema = crds["InferencePipeline"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    found = {path: node.get("x-kubernetes-list-map-keys") for path, node in _list_types(schema, "")}
+    assert found[".spec.steps"] == ["name"]
+    assert found[".spec.inputs"] == ["name"]
+    assert found[".status.conditions"] == ["type"]  # two writers apply their own conditions
+
+
 def _walk(node: Any, path: str) -> list[str]:
     """Violations of the structural-schema rules the apiserver enforces."""
     bad = []

@@ -356,3 +356,66 @@ spec:
     assert [(t.name, t.data_type, list(t.dims)) for t in trt.input] == [
         ("input", mc.TYPE_FP32, [3, -1, -1])
     ]
+
+
+ADAPTED = """
+apiVersion: inferline.dev/v1alpha1
+kind: ClusterBackend
+metadata: {name: python-only}
+spec: {image: example.com/python-only:1, formats: [python], devices: [GPU, CPU]}
+---
+apiVersion: inferline.dev/v1alpha1
+kind: InferencePipeline
+metadata: {name: p}
+spec:
+  backend: {name: %(backend)s}
+  placement: {device: %(device)s}
+  maxBatchSize: 8
+  inputs: [{name: X, dtype: FP32, dims: [4]}]
+  outputs: [{name: "Y", dtype: FP32, dims: [1]}]
+  steps:
+    - name: m
+      model:
+        format: fil
+        storageUri: s3://bucket/trees.json
+        credentialsSecret: bucket-reader
+        tree: {modelType: xgboost_json, outputClass: true, threshold: 0.25}
+        maxBatchSize: 8
+        inputs: [{name: input__0, dtype: FP32, dims: [4]}]
+        outputs: [{name: output__0, dtype: FP32, dims: [1]}]
+      inputMap: {input__0: X}
+      outputMap: {output__0: "Y"}
+"""
+
+
+@pytest.mark.parametrize("device", ["GPU", "CPU"])
+def test_adapted_step_keeps_tensors_on_its_device_and_its_tree_settings(device: str) -> None:
+    # A backend without the FIL backend: the adapter serves the trees.
+    rp = resolve(ADAPTED % {"backend": "python-only", "device": device})
+    assert not rp.steps[0].native
+    cfg = render_repository(rp).model("p-m").config
+    p = params(cfg)
+    assert p["INFERLINE_ADAPTER"] == "trees"
+    assert p["threshold"] == "0.25" and p["output_class"] == "true"
+    assert cfg.instance_group[0].kind == (GPU if device == "GPU" else CPU)
+    # On GPU the adapter takes its inputs where the previous step left them (DLPack).
+    assert p.get("FORCE_CPU_ONLY_INPUT_TENSORS") == ("no" if device == "GPU" else None)
+
+
+def test_native_fil_renders_threshold_and_class() -> None:
+    rp = resolve(ADAPTED % {"backend": "triton", "device": "GPU"})
+    p = params(render_repository(rp).model("p-m").config)
+    assert rp.steps[0].native and p["threshold"] == "0.25" and p["output_class"] == "true"
+
+
+def test_artifacts_carry_their_credentials_secret_into_the_manifest() -> None:
+    from inferline.compile import render_manifest
+    from inferline.render.manifest import RenderManifest
+
+    manifest = render_manifest([resolve(ADAPTED % {"backend": "triton", "device": "GPU"})])
+    (artifact,) = manifest.artifacts
+    assert artifact.source == "s3://bucket/trees.json"
+    assert artifact.credentials_secret == "bucket-reader"
+    again = RenderManifest.from_json(manifest.to_json())
+    assert again.artifacts[0].credentials_secret == "bucket-reader"
+    assert '"credentialsSecret": "bucket-reader"' in manifest.to_json()

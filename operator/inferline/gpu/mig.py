@@ -31,8 +31,17 @@ class MigProfile:
 class GpuFamily:
     name: str  # short family name, e.g. "A100-80GB"
     memory_gb: int
-    product_pattern: str  # regex over GFD's nvidia.com/gpu.product
+    # Each regex must match one whole '-'-separated token of GFD's nvidia.com/gpu.product (so
+    # "H200" matches NVIDIA-H200 but not NVIDIA-GH200-480GB).
+    product_tokens: tuple[str, ...]
     profiles: tuple[MigProfile, ...]
+
+    def matches(self, product: str) -> bool:
+        tokens = product.split("-")
+        return all(
+            any(re.fullmatch(t, tok, flags=re.IGNORECASE) for tok in tokens)
+            for t in self.product_tokens
+        )
 
     def profile(self, name: str) -> MigProfile | None:
         return next((p for p in self.profiles if p.name == name), None)
@@ -64,16 +73,16 @@ GPU_FAMILIES: tuple[GpuFamily, ...] = (
     GpuFamily(
         "A30",
         24,
-        r"A30",
+        ("A30",),
         _profiles(
             ("1g.6gb", 4), ("1g.6gb+me", 1), ("2g.12gb", 2), ("2g.12gb+me", 1), ("4g.24gb", 1)
         ),
     ),
-    GpuFamily("A100-40GB", 40, r"A100.*40GB", _seven_slice(5, 10, 20, 40)),
-    GpuFamily("A100-80GB", 80, r"A100.*80GB", _seven_slice(10, 20, 40, 80)),
-    GpuFamily("H100-94GB", 94, r"H100.*(94GB|NVL)", _seven_slice(12, 24, 47, 94)),
-    GpuFamily("H100-80GB", 80, r"H100", _seven_slice(10, 20, 40, 80)),
-    GpuFamily("H200-141GB", 141, r"H200", _seven_slice(18, 35, 71, 141)),
+    GpuFamily("A100-40GB", 40, ("A100", "40GB"), _seven_slice(5, 10, 20, 40)),
+    GpuFamily("A100-80GB", 80, ("A100", "80GB"), _seven_slice(10, 20, 40, 80)),
+    GpuFamily("H100-94GB", 94, ("H100", "94GB|NVL"), _seven_slice(12, 24, 47, 94)),
+    GpuFamily("H100-80GB", 80, ("H100",), _seven_slice(10, 20, 40, 80)),
+    GpuFamily("H200-141GB", 141, ("H200",), _seven_slice(18, 35, 71, 141)),
 )
 
 
@@ -87,10 +96,7 @@ def family_for_product(product: str) -> GpuFamily | None:
             return family
     # Single-strategy MIG nodes carry e.g. "NVIDIA-A100-SXM4-40GB-MIG-1g.5gb": drop the suffix.
     base = re.sub(r"-MIG-.*$", "", product)
-    for family in GPU_FAMILIES:
-        if re.search(family.product_pattern, base, flags=re.IGNORECASE):
-            return family
-    return None
+    return next((f for f in GPU_FAMILIES if f.matches(base)), None)
 
 
 def known_profile_names() -> list[str]:

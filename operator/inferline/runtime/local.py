@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..api.backend import BackendSpec
@@ -21,5 +23,11 @@ def local_backend_spec(install: TritonInstall) -> BackendSpec:
     return BackendSpec(image="local", formats=formats, devices=[Device.CPU, Device.GPU])
 
 
-def gpu_visible() -> bool:
-    return any(Path("/dev").glob("nvidia[0-9]*"))
+def gpu_visible(dev: Path = Path("/dev"), environ: Mapping[str, str] = os.environ) -> bool:
+    """An NVIDIA GPU is here and not hidden (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES set to
+    nothing, "-1" or "none" hide them, as CUDA and NVIDIA's container runtime read them)."""
+    for var in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"):
+        value = environ.get(var)
+        if value is not None and value.strip() in ("", "-1", "none", "void"):
+            return False
+    return any(dev.glob("nvidia[0-9]*"))
