@@ -2,11 +2,13 @@
 
 from e2e.plugin import (  # noqa: F401
     cluster,
+    crds,
     e2e_bin_dir,
     k8s_client,
     kubeconfig,
     kubectl,
     namespace,
+    operator,
     pytest_collection_finish,
     pytest_runtest_makereport,
 )

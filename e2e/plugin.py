@@ -21,15 +21,18 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 from e2e import build, procs
 from e2e.cluster import Cluster, ClusterError
+from e2e.operator import OperatorProcess
 
 if TYPE_CHECKING:
     import subprocess
 
     from kubernetes.client import ApiClient
 
+CRD_DIR = Path(__file__).resolve().parents[1] / "crds"
 RUNS_ROOT = Path(tempfile.gettempdir()) / f"inferline-e2e-{os.getuid()}"
 _active: list[Cluster] = []
 _build_error: list[build.BuildError] = []
@@ -121,6 +124,31 @@ def k8s_client(cluster: Cluster) -> Iterator[ApiClient]:
     client = cluster.api_client()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> list[str]:
+    """Apply crds/*.yaml and wait until every CRD is Established; return their names."""
+    files = sorted(CRD_DIR.glob("*.yaml"))
+    assert files, f"no CRDs in {CRD_DIR}"
+    names = [d["metadata"]["name"] for f in files for d in yaml.safe_load_all(f.read_text()) if d]
+    for f in files:
+        proc = cluster.kubectl("apply", "--server-side", "-f", str(f))
+        assert proc.returncode == 0, f"{f.name}: {proc.stderr}"
+    proc = cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names)
+    )
+    assert proc.returncode == 0, proc.stderr
+    return names
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, crds: list[str]) -> Iterator[OperatorProcess]:
+    """`inferline operator` running against the cluster (cluster-wide, admin credentials)."""
+    op = OperatorProcess(cluster)
+    op.start()
+    yield op
+    op.stop()
 
 
 @pytest.fixture

@@ -65,22 +65,6 @@ EXAMPLES = sorted(
 INVALID = sorted(INVALID_DIR.glob("*.yaml"))
 
 
-@pytest.fixture(scope="session")
-def crds(kubectl: Kubectl) -> list[str]:
-    """Apply crds/*.yaml and wait until every CRD is Established; return their names."""
-    files = sorted(CRD_DIR.glob("*.yaml"))
-    assert files, f"no CRDs in {CRD_DIR}"
-    names = [d["metadata"]["name"] for f in files for d in _docs(f)]
-    for f in files:
-        proc = kubectl("apply", "--server-side", "-f", str(f))
-        assert proc.returncode == 0, f"{f.name}: {proc.stderr}"
-    proc = kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names)
-    )
-    assert proc.returncode == 0, proc.stderr
-    return names
-
-
 def test_crds_are_established(crds: list[str], kubectl: Kubectl) -> None:
     served = {}
     for name in crds:

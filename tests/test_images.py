@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from inferline import __version__
 
-from .conftest import REPO
+from .conftest import REPO, run_cli
 
 IMAGES = REPO / "runtime-images"
 CONFIG = IMAGES / ".hadolint.yaml"
@@ -175,8 +175,12 @@ def test_operator_image_runs_the_operator() -> None:
     dockerfile = IMAGES / "operator" / "Dockerfile"
     (entrypoint,) = named(dockerfile, "ENTRYPOINT")
     assert entrypoint.exec_form() == ["inferline", "operator"]
+    # The entrypoint is a command the installed package really has, with the ports it exposes.
+    r = run_cli(*entrypoint.exec_form()[1:], "--help")
+    assert r.returncode == 0, r.stderr
+    assert "--metrics-port" in r.stdout and "--health-port" in r.stdout
     (expose,) = named(dockerfile, "EXPOSE")
-    assert expose.args.split() == ["8080"]
+    assert expose.args.split() == ["8080", "8081"]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids)

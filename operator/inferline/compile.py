@@ -20,8 +20,8 @@ from .api.common import Device
 from .api.load import Document, LoadResult, load_object, load_paths
 from .api.overrides import override_backend, override_device
 from .api.problems import Problem
-from .api.resolve import ResolvedPipeline
-from .api.validate import validate_documents
+from .api.resolve import Catalog, ResolvedPipeline
+from .api.validate import check_pipeline, validate_documents
 from .errors import UserError
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ class Checked:
 
     problems: list[Problem]
     pipelines: list[ResolvedPipeline]  # those without errors
-    objects: int  # how many objects were read
+    objects: int  # how many Inferline objects were read
+    others: int = 0  # objects of other APIs beside them (not checked)
 
     @property
     def errors(self) -> list[Problem]:
@@ -72,7 +73,7 @@ def check_loaded(
     problems, resolved = validate_documents(
         docs, o.extra_backends, invalid=loaded.invalid, require_refs=require_refs
     )
-    return Checked(loaded.problems + problems, resolved, len(loaded.documents))
+    return Checked(loaded.problems + problems, resolved, len(loaded.documents), loaded.others)
 
 
 def check_paths(
@@ -90,6 +91,18 @@ def check_objects(
     for data, where in objects:
         loaded.extend(load_object(data, where))
     return check_loaded(loaded, overrides, require_refs=True)
+
+
+def check_cluster_object(
+    body: Any, catalog: Catalog
+) -> tuple[list[Problem], ResolvedPipeline | None]:
+    """Check one InferencePipeline as read from the apiserver against what the cluster has."""
+    meta = body.get("metadata") or {} if isinstance(body, dict) else {}
+    where = f"{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
+    loaded = load_object(body, where)
+    if loaded.problems:
+        return loaded.problems, None
+    return check_pipeline(loaded.documents[0], catalog, require_refs=True)
 
 
 def render_repositories(pipelines: list[ResolvedPipeline]) -> list[RenderedRepository]:

@@ -17,6 +17,9 @@ class Problem:
     obj: str = ""  # "InferencePipeline/readability"
     path: str = ""  # "spec.steps[1].inputMap.INPUT_IDS"
     severity: Severity = "error"
+    # Machine-readable kind of problem, for callers that act differently on it (the operator
+    # retries a missing reference, but not an invalid spec).
+    code: str = ""
 
     def __str__(self) -> str:
         parts = [self.where]
@@ -32,6 +35,9 @@ class Problem:
         return self.severity == "error"
 
 
+MISSING_REFERENCE = "missing-reference"
+
+
 def errors(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.is_error]
 
@@ -44,8 +50,8 @@ class Checker:
         self.obj = obj
         self.problems: list[Problem] = []
 
-    def error(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.where, message, self.obj, path))
+    def error(self, path: str, message: str, code: str = "") -> None:
+        self.problems.append(Problem(self.where, message, self.obj, path, code=code))
 
     def warn(self, path: str, message: str) -> None:
         self.problems.append(Problem(self.where, message, self.obj, path, "warning"))

@@ -14,7 +14,7 @@ from .common import Device
 from .load import Document, ObjectKey
 from .model import Model, ModelFormat, ModelSpec
 from .pipeline import BackendKind, InferencePipeline, Step
-from .problems import Checker
+from .problems import MISSING_REFERENCE, Checker
 
 # Formats the runtime can serve through a python adapter model when the backend lacks them.
 ADAPTER_LIBRARIES: dict[ModelFormat, str] = {
@@ -164,6 +164,7 @@ def _resolve_backend(
             c.error(
                 "spec.backend.name",
                 f"{ref.kind.value} {ref.name!r} not found; known: {', '.join(known) or 'none'}",
+                MISSING_REFERENCE,
             )
     return ref.name, found
 
@@ -195,6 +196,7 @@ def _resolve_step(
                     here,
                     f"Model {name!r} not found in namespace {ns!r}; pass the file that "
                     "defines it (or create it)",
+                    MISSING_REFERENCE,
                 )
             else:
                 c.warn(

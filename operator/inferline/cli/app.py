@@ -14,7 +14,7 @@ import typer
 
 from .. import __version__
 from ..errors import UserError
-from . import local, manifests
+from . import local, manifests, operator
 from .output import err, say
 
 app = typer.Typer(
@@ -48,6 +48,7 @@ app.command()(manifests.render)
 app.command()(manifests.crds)
 app.command()(local.serve)
 app.command()(local.infer)
+app.command()(operator.operator)
 
 
 def main() -> None:

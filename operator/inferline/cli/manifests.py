@@ -34,9 +34,10 @@ def validate(files: Files) -> None:
     if report(checked.problems):
         err.print(f"invalid: {plural(len(checked.errors), 'problem')}", markup=False)
         raise typer.Exit(1)
+    others = f" ({plural(checked.others, 'object')} of other APIs not checked)"
     say(
         f"valid: {plural(checked.objects, 'object')}, "
-        f"{plural(len(checked.pipelines), 'pipeline')} checked"
+        f"{plural(len(checked.pipelines), 'pipeline')} checked" + (others if checked.others else "")
     )
 
 

@@ -50,6 +50,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--exit-timeout", type=int, default=30, help="seconds to drain on SIGTERM")
     p.add_argument("--ready-timeout", type=float, default=600)
     p.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an extra tritonserver argument, e.g. --server-arg=--log-verbose=1 (repeatable; "
+        "a Backend's spec.args arrive this way)",
+    )
+    p.add_argument(
         "--server-log", type=Path, help="write tritonserver's log here (default: inherit stdout)"
     )
     return p.parse_args(argv)
@@ -71,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             Ports(args.http_port, args.grpc_port, args.metrics_port),
             address=args.address,
             exit_timeout_s=args.exit_timeout,
+            extra_args=list(args.server_arg),
         )
         server = TritonProcess(opts, log=args.server_log)
         code = serve_until_stopped(

@@ -18,11 +18,10 @@ import fsspec
 
 from ..errors import UserError
 from ..render.artifacts import local_path
+from ..render.contract import CONFIGMAP_ROOT_ENV, PVC_ROOT_ENV
 
 Progress = Callable[[str, int, int | None], None]  # (uri, bytes so far, total or None)
 
-PVC_ROOT_ENV = "INFERLINE_PVC_ROOT"
-CONFIGMAP_ROOT_ENV = "INFERLINE_CONFIGMAP_ROOT"
 _CHUNK = 1 << 20
 
 

@@ -1,0 +1,307 @@
+"""The operator, as a process, against the real control plane: what `kubectl apply` of a
+pipeline ends in, and how every later change converges without taking down what serves.
+
+Unless a test says otherwise, pods here run under kwok, which reports them Running and Ready
+without a process behind them: these tests prove what the operator writes and what the
+apiserver, scheduler and controllers do with it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from e2e import nodes
+from e2e.operator import OperatorProcess
+from e2e.pipelines import (
+    REPO,
+    apply,
+    children,
+    code_config_map,
+    condition,
+    example,
+    get,
+    pipeline,
+    pods,
+    scale_model,
+    wait_condition,
+    with_spec,
+)
+from e2e.workloads import Kubectl, get_json, wait_for
+
+pytestmark = pytest.mark.e2e
+
+NODES = {n.name: n for n in nodes.load()}
+GPU_NODES = {n.name for n in NODES.values() if any(k.startswith("nvidia.com/") for k in n.capacity)}
+
+
+def owned_by(obj: dict[str, Any], pipe: dict[str, Any]) -> bool:
+    refs = obj["metadata"].get("ownerReferences", [])
+    return [(r["kind"], r["name"], r["uid"], r.get("controller")) for r in refs] == [
+        ("InferencePipeline", pipe["metadata"]["name"], pipe["metadata"]["uid"], True)
+    ]
+
+
+def test_the_cluster_example_reaches_ready_with_owned_labelled_children(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    apply(kubectl, namespace, *example("minimal.yaml"))
+    proc = kubectl(
+        "wait",
+        "--for=condition=Ready",
+        "inferencepipeline/minimal-cpu",
+        "-n",
+        namespace,
+        "--timeout=90s",
+    )
+    assert proc.returncode == 0, proc.stderr + operator.log_tail()
+    pipe = get(kubectl, namespace, "minimal-cpu")
+    status = pipe["status"]
+    assert status["observedGeneration"] == pipe["metadata"]["generation"]
+    assert (status["replicas"], status["readyReplicas"]) == (2, 2)
+    assert status["selector"] == "inferline.dev/pipeline=minimal-cpu"
+    assert status["endpoints"]["http"] == (
+        f"http://minimal-cpu.{namespace}.svc:8000/v2/models/minimal-cpu/infer"
+    )
+    assert [(s["name"], s["servedAs"], s["device"]) for s in status["steps"]] == [
+        ("scale", "native:python", "CPU")
+    ]
+    for t in ("Validated", "Scheduled", "ModelsReady"):
+        assert condition(pipe, t)["status"] == "True", t  # type: ignore[index]
+    assert condition(pipe, "Stalled")["status"] == "False"  # type: ignore[index]
+
+    owned = children(kubectl, namespace, "minimal-cpu")
+    kinds = sorted(k.split("/")[0] for k in owned)
+    assert kinds == ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"], kinds
+    assert all(owned_by(o, pipe) for o in owned.values())
+    deploy = owned["Deployment/minimal-cpu"]
+    volumes = deploy["spec"]["template"]["spec"]["volumes"]
+    assert any(v.get("configMap", {}).get("name") == "minimal-cpu-code" for v in volumes)
+
+    running = pods(kubectl, namespace, "minimal-cpu")
+    assert len(running) == 2
+    for pod in running:  # a CPU pipeline stays off the GPU nodes
+        assert pod["spec"]["nodeName"] not in GPU_NODES, pod["spec"]["nodeName"]
+
+
+def test_an_invalid_update_leaves_the_last_good_children_alone(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    good = pipeline("inv", code="inv-code")
+    apply(kubectl, namespace, code_config_map("inv-code"), good)
+    wait_condition(kubectl, namespace, "inv", "Ready")
+    before = children(kubectl, namespace, "inv")
+
+    # The schema accepts it; the dataflow does not (Y is produced as FP32).
+    bad = with_spec(good, outputs=[{"name": "Y", "dtype": "INT64", "dims": [-1]}])
+    apply(kubectl, namespace, bad)
+    p = wait_condition(kubectl, namespace, "inv", "Stalled", reason="InvalidSpec")
+    assert "dtype mismatch on tensor 'Y'" in condition(p, "Validated")["message"]  # type: ignore[index]
+    ready = condition(p, "Ready")
+    assert ready is not None and ready["status"] == "False"
+    assert "the last good configuration keeps serving" in ready["message"]
+    assert p["status"]["readyReplicas"] == 1
+
+    after = children(kubectl, namespace, "inv")
+    assert {k: v["metadata"]["resourceVersion"] for k, v in after.items() if "ConfigMap" in k} == {
+        k: v["metadata"]["resourceVersion"] for k, v in before.items() if "ConfigMap" in k
+    }
+    d0, d1 = before["Deployment/inv"], after["Deployment/inv"]
+    assert d1["metadata"]["generation"] == d0["metadata"]["generation"]
+    assert d1["spec"]["template"] == d0["spec"]["template"]
+
+    events = get_json(
+        kubectl, "events", "-n", namespace, "--field-selector", "involvedObject.name=inv"
+    )["items"]
+    warnings = [e for e in events if e["type"] == "Warning" and e["reason"] == "InvalidSpec"]
+    assert warnings and "dtype mismatch" in warnings[0]["message"]
+
+    # Fixing the spec resumes: Ready again, for the new generation.
+    apply(kubectl, namespace, good)
+    wait_condition(kubectl, namespace, "inv", "Ready")
+
+
+def test_children_deleted_or_edited_by_hand_are_put_back(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    apply(kubectl, namespace, code_config_map("hand-code"), pipeline("hand", code="hand-code"))
+    wait_condition(kubectl, namespace, "hand", "Ready")
+    svc = get_json(kubectl, "service", "hand", "-n", namespace)
+
+    assert kubectl("delete", "service", "hand", "-n", namespace).returncode == 0
+
+    def recreated() -> dict[str, Any] | None:
+        proc = kubectl("get", "service", "hand", "-n", namespace, "-o", "json")
+        if proc.returncode != 0:
+            return None
+        new = json.loads(proc.stdout)
+        return new if new["metadata"]["uid"] != svc["metadata"]["uid"] else None
+
+    wait_for(recreated, "the deleted Service to be recreated", 30)
+
+    # Someone edits the Deployment by hand: the operator's fields are restored.
+    patch = {
+        "spec": {"template": {"spec": {"containers": [{"name": "runtime", "image": "evil:1"}]}}}
+    }
+    proc = kubectl(
+        "patch", "deployment", "hand", "-n", namespace, "--type=strategic", "-p", json.dumps(patch)
+    )
+    assert proc.returncode == 0, proc.stderr
+
+    def restored() -> bool | None:
+        d = get_json(kubectl, "deployment", "hand", "-n", namespace)
+        image = d["spec"]["template"]["spec"]["containers"][0]["image"]
+        return True if image != "evil:1" else None
+
+    wait_for(restored, "the hand-edited image to be restored", 30)
+
+
+def test_a_model_edit_rolls_the_pipelines_that_use_it(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    apply(
+        kubectl,
+        namespace,
+        code_config_map("m-code"),
+        scale_model("scaler", "m-code"),
+        pipeline("uses-a", model_ref="scaler"),
+        pipeline("uses-b", model_ref="scaler"),
+        pipeline("other", code="m-code"),
+    )
+    for name in ("uses-a", "uses-b", "other"):
+        wait_condition(kubectl, namespace, name, "Ready")
+
+    def template_hash(name: str) -> str:
+        d = get_json(kubectl, "deployment", name, "-n", namespace)
+        return str(d["spec"]["template"]["metadata"]["annotations"]["inferline.dev/config-hash"])
+
+    before = {n: template_hash(n) for n in ("uses-a", "uses-b", "other")}
+    apply(kubectl, namespace, scale_model("scaler", "m-code", factor="3.0"))
+    for name in ("uses-a", "uses-b"):
+        wait_for(
+            lambda name=name: True if template_hash(name) != before[name] else None,  # type: ignore[misc]
+            f"{name} to roll after the Model changed",
+            30,
+        )
+    assert template_hash("other") == before["other"]
+    configs = [
+        o for k, o in children(kubectl, namespace, "uses-a").items() if k.startswith("ConfigMap/")
+    ]
+    assert any(
+        '"factor"' in c["data"]["render.json"] and "3.0" in c["data"]["render.json"]
+        for c in configs
+    )
+
+
+def test_a_missing_model_is_a_condition_that_clears_when_it_appears(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    apply(kubectl, namespace, code_config_map("late-code"), pipeline("waits", model_ref="late"))
+    p = wait_condition(kubectl, namespace, "waits", "Reconciling", reason="MissingReference")
+    assert "Model 'late' not found" in condition(p, "Validated")["message"]  # type: ignore[index]
+    assert condition(p, "Stalled")["status"] == "False"  # type: ignore[index]
+    assert children(kubectl, namespace, "waits") == {}
+    apply(kubectl, namespace, scale_model("late", "late-code"))
+    wait_condition(kubectl, namespace, "waits", "Ready")
+
+
+def test_local_files_are_refused_with_a_condition(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    proc = kubectl(
+        "apply",
+        "--server-side",
+        "-n",
+        namespace,
+        "-f",
+        str(REPO / "examples/minimal/pipeline.yaml"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    p = wait_condition(kubectl, namespace, "minimal", "Stalled", reason="NotServableInCluster")
+    message = condition(p, "Validated")["message"]  # type: ignore[index]
+    assert "scale.py is a file on the machine that wrote the spec" in message
+    assert "python.configMap" in message
+    assert children(kubectl, namespace, "minimal") == {}
+
+
+def test_deleting_the_pipeline_removes_everything_it_owned(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    apply(kubectl, namespace, code_config_map("gone-code"), pipeline("gone", code="gone-code"))
+    wait_condition(kubectl, namespace, "gone", "Ready")
+    assert children(kubectl, namespace, "gone")
+    assert kubectl("delete", "inferencepipeline", "gone", "-n", namespace).returncode == 0
+    wait_for(
+        lambda: True if not children(kubectl, namespace, "gone") else None,
+        "the garbage collector to delete the children",
+        60,
+    )
+    wait_for(lambda: True if not pods(kubectl, namespace, "gone") else None, "the pods to go", 60)
+    # The user's own ConfigMap (not a child) is left alone.
+    assert kubectl("get", "configmap", "gone-code", "-n", namespace).returncode == 0
+
+
+def test_operator_metrics(operator: OperatorProcess) -> None:
+    text = operator.metrics()
+    assert "inferline_reconcile_total" in text
+    assert "inferline_reconcile_duration_seconds_bucket" in text
+    assert 'inferline_pipelines{condition="Ready",status="True"}' in text
+
+
+def test_kill_9_during_creates_and_edits_converges(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    """kill -9 the operator at random points while pipelines are created and edited, 20 times;
+    after a restart every pipeline converges, with nothing duplicated or orphaned."""
+    import random
+
+    rng = random.Random(7)
+    apply(kubectl, namespace, code_config_map("k-code"))
+    names = [f"k{i}" for i in range(8)]
+    factors: dict[str, str] = {}
+    for _ in range(20):
+        batch = rng.sample(names, 3)
+        objs = []
+        for n in batch:
+            factors[n] = f"{rng.randint(1, 9)}.0"
+            p = pipeline(n, code="k-code", replicas=rng.randint(1, 2))
+            p["spec"]["steps"][0]["model"]["parameters"] = {"factor": factors[n]}
+            objs.append(p)
+        apply(kubectl, namespace, *objs)
+        time.sleep(rng.uniform(0, 0.6))  # somewhere in the middle of reconciling them
+        operator.kill()
+        operator.start()
+    for n in factors:
+        p = wait_condition(kubectl, namespace, n, "Ready", timeout=120)
+        owned = children(kubectl, namespace, n)
+        deployments = [k for k in owned if k.startswith("Deployment/")]
+        assert deployments == [f"Deployment/{n}"]
+        d = owned[f"Deployment/{n}"]
+        assert d["spec"]["replicas"] == p["spec"]["replicas"]
+        cm_name = next(
+            v["configMap"]["name"]
+            for v in d["spec"]["template"]["spec"]["volumes"]
+            if v["name"] == "rendered"
+        )
+        rendered = json.loads(owned[f"ConfigMap/{cm_name}"]["data"]["render.json"])
+        config = next(f for f in rendered["files"] if f["path"] == f"{n}-scale/config.pbtxt")
+        assert f'string_value: "{factors[n]}"' in config["text"]
+        assert all(owned_by(o, p) for o in owned.values())
+    # Nothing orphaned: every labelled object belongs to a pipeline that exists, and render
+    # ConfigMaps no pod uses any more are gone.
+    wait_for(
+        lambda: (
+            True
+            if all(
+                len([k for k in children(kubectl, namespace, n) if k.startswith("ConfigMap/")]) == 1
+                for n in factors
+            )
+            else None
+        ),
+        "superseded render ConfigMaps to be pruned",
+        60,
+    )
+    assert operator.healthy()

@@ -1,0 +1,84 @@
+"""The kopf wiring, and nothing else: every watch event updates the cluster state and enqueues
+the pipelines it concerns; workers run `Reconciler.reconcile`.
+
+Handlers are `on.event` (level-triggered, like controller-runtime), not kopf's change-detecting
+create/update handlers: reconcile compares the whole desired state with the whole observed
+state every time, so no diff bases or progress annotations are written onto users' objects,
+and a restart (even kill -9) needs nothing but the watches' initial listing to carry on.
+Handlers return nothing (kopf would store return values in status).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import kopf
+
+from ..api import names
+
+if TYPE_CHECKING:
+    from .main import Controller
+
+log = logging.getLogger("inferline.controller")
+
+GROUP, VERSION = "inferline.dev", "v1alpha1"
+# The children the operator writes, watched with a server-side label selector.
+CHILD_RESOURCES = [
+    ("", "v1", "configmaps"),
+    ("", "v1", "services"),
+    ("apps", "v1", "deployments"),
+    ("policy", "v1", "poddisruptionbudgets"),
+    ("monitoring.coreos.com", "v1", "servicemonitors"),
+]
+
+
+def register(registry: kopf.OperatorRegistry, ctl: Controller) -> None:
+    def on(
+        group: str, version: str, plural: str, update: Callable[[str | None, dict[str, Any]], Any]
+    ) -> None:
+        @kopf.on.event(group, version, plural, registry=registry)  # type: ignore[arg-type]
+        def _event(event: dict[str, Any], body: kopf.Body, **_: Any) -> None:
+            ctl.enqueue(update(event.get("type"), dict(body)))
+
+    @kopf.on.login(registry=registry)
+    def _login(**_: Any) -> kopf.ConnectionInfo:
+        return ctl.connection_info()
+
+    @kopf.on.startup(registry=registry)
+    async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure(settings)
+        await ctl.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def _cleanup(**_: Any) -> None:
+        await ctl.stop()
+
+    state = ctl.state
+    on(GROUP, VERSION, "inferencepipelines", ctl.on_pipeline)
+    on(GROUP, VERSION, "models", state.on_model)
+    on(GROUP, VERSION, "backends", state.on_backend)
+    on(GROUP, VERSION, "clusterbackends", state.on_cluster_backend)
+    on("", "v1", "nodes", state.on_node)
+    on("", "v1", "pods", state.on_pod)
+    for group, version, plural in CHILD_RESOURCES:
+        on(group, version, plural, state.on_child)
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    selector = names.LABEL_PIPELINE
+    for group, version, plural in [*CHILD_RESOURCES, ("", "v1", "pods")]:
+        settings.watching.label_selectors[group, version, plural] = selector
+    # Our own prefix for anything kopf stores on objects (with on.event handlers it stores
+    # nothing, but a future change-detecting handler must not write zalando annotations).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{GROUP}/kopf-finalizer"
+    # Events are ours (condition transitions), not one per kopf log line.
+    settings.posting.enabled = False
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60

@@ -1,0 +1,299 @@
+"""One idempotent reconcile per pipeline: resolve -> render -> apply -> status.
+
+Create, update, restart, a Model or Backend edit, a child edited or deleted by hand, a node
+change: all end here, with the pipeline's key. What is desired is computed from the cluster
+state the watches keep (no listing), applied with server-side apply under one field manager,
+and what is no longer rendered is pruned. A spec that cannot be served leaves the last good
+children untouched: only status and an Event say why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from kubernetes.client.exceptions import ApiException
+
+from ..api import names
+from ..api.common import API_VERSION
+from ..api.pipeline import InferencePipeline
+from ..api.problems import MISSING_REFERENCE, Problem
+from ..api.status import Endpoints, GpuResourceStatus, InferencePipelineStatus, Reason, now_rfc3339
+from ..compile import check_cluster_object, render_manifest
+from ..errors import UserError
+from ..render import kube as render
+from .kube import Kube, api_error
+from .metrics import Metrics
+from .state import ClusterState, Key, fingerprint
+from .status import StatusResult, Transition, Verdict, compute_status
+
+log = logging.getLogger("inferline.controller")
+Obj = dict[str, Any]
+T = TypeVar("T")
+
+STATUS_MANAGER = "inferline"  # the autoscaler writes its status fields as inferline-autoscaler
+MAX_MESSAGE = 1000
+
+
+@dataclass(frozen=True)
+class PlacementOutcome:
+    reason: Reason  # PLACED or NO_CAPACITY
+    message: str
+    pod: render.PodPlacement
+    gpu: GpuResourceStatus | None = None
+
+
+Place = Callable[[InferencePipeline, ClusterState], PlacementOutcome]
+Blocking = Callable[[Callable[[], T]], Awaitable[T]]
+
+
+async def _to_thread(fn: Callable[[], T]) -> T:
+    return await asyncio.to_thread(fn)
+
+
+@dataclass
+class Plan:
+    verdict: Verdict
+    children: render.Children | None = None  # None: leave the children as they are
+    pipeline: InferencePipeline | None = None
+
+
+class Reconciler:
+    def __init__(
+        self,
+        state: ClusterState,
+        kube: Kube,
+        place: Place,
+        settings: render.RuntimeSettings,
+        metrics: Metrics,
+        *,
+        blocking: Blocking[Any] = _to_thread,
+        component: str = "inferline-operator",
+    ) -> None:
+        self.state = state
+        self.kube = kube
+        self.place = place
+        self.settings = settings
+        self.metrics = metrics
+        self.blocking = blocking
+        self.component = component
+        # What we last applied per pipeline: the desired hash and each child's fingerprint.
+        self._applied: dict[Key, tuple[str, dict[tuple[str, str], str]]] = {}
+
+    # -- the loop body ------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key, *, force: bool = False) -> float | None:
+        """Bring one pipeline's children and status to what its spec asks.
+
+        Returns a delay after which to reconcile again (a missing reference may appear, an
+        apply may succeed), or None. `force` re-applies even unchanged children (resync).
+        """
+        body = self.state.pipelines.get(key)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            self._applied.pop(key, None)
+            return None  # deleted: the garbage collector removes the children
+        started = time.monotonic()
+        plan = self.plan(body)
+        verdict = plan.verdict
+        retry: float | None = 30.0 if verdict.retrying else None
+        if plan.children is not None and plan.pipeline is not None:
+            try:
+                await self._apply(key, plan.pipeline, plan.children, force=force)
+                await self._prune(key, plan.pipeline, plan.children)
+                verdict = replace(verdict, applied=True)
+            except ApiException as e:
+                message = f"applying the pipeline's objects failed: {api_error(e)}"
+                log.warning("%s/%s: %s", *key, message)
+                verdict = replace(verdict, reason=Reason.APPLY_FAILED, message=message)
+                retry = 5.0
+        result = self._status(body, verdict)
+        await self._write_status(key, body, result)
+        self.metrics.reconciled(key, result.status, time.monotonic() - started, verdict.reason)
+        return retry
+
+    # -- deciding -------------------------------------------------------------------------------
+
+    def plan(self, body: Obj) -> Plan:
+        """What the spec asks for, from the state at hand (pure but for reading the state)."""
+        problems, rp = check_cluster_object(body, self.state.catalog())
+        errors = [p for p in problems if p.is_error]
+        if rp is None or errors:
+            reason = (
+                Reason.MISSING_REFERENCE
+                if errors and all(p.code == MISSING_REFERENCE for p in errors)
+                else Reason.INVALID_SPEC
+            )
+            return Plan(Verdict(reason, _summary(errors or problems)))
+        pipe = rp.pipeline
+        try:
+            manifest = render_manifest([rp])
+        except UserError as e:
+            return Plan(Verdict(Reason.INVALID_SPEC, str(e)))
+        entry = manifest.pipelines[0]
+        local = render.not_servable_in_cluster(manifest)
+        if local:
+            return Plan(
+                Verdict(
+                    Reason.NOT_SERVABLE_IN_CLUSTER,
+                    f"{local[0]} is a file on the machine that wrote the spec"
+                    + (f" (and {len(local) - 1} more)" if len(local) > 1 else "")
+                    + "; in a cluster use pvc://, configmap://, s3://, gs:// or http(s)://, "
+                    "or python.configMap for code",
+                    pipeline=entry,
+                )
+            )
+        placement = self.place(pipe, self.state)
+        endpoints = Endpoints(**render.endpoints(pipe, entry.served_name))
+        verdict = Verdict(
+            placement_reason=placement.reason,
+            placement_message=placement.message,
+            gpu=placement.gpu,
+            pipeline=entry,
+            endpoints=endpoints,
+        )
+        if placement.reason is Reason.NO_CAPACITY:
+            return Plan(verdict)
+        try:
+            children = render.render_children(
+                pipe, rp.backend, manifest, placement.pod, self.settings
+            )
+        except render.TooLarge as e:
+            return Plan(replace(verdict, reason=Reason.TOO_LARGE, message=str(e)))
+        return Plan(verdict, children, pipe)
+
+    # -- applying -------------------------------------------------------------------------------
+
+    async def _apply(
+        self, key: Key, pipe: InferencePipeline, children: render.Children, *, force: bool
+    ) -> None:
+        desired = _digest(children.all)
+        observed = self.state.children.get(key, {})
+        last = self._applied.get(key)
+        if (
+            not force
+            and last is not None
+            and last[0] == desired
+            and all(
+                (ref := observed.get((o["kind"], o["metadata"]["name"]))) is not None
+                and ref.fingerprint == last[1].get((o["kind"], o["metadata"]["name"]))
+                for o in children.all
+            )
+        ):
+            return  # everything is as we last applied it, and nobody changed it since
+        fingerprints: dict[tuple[str, str], str] = {}
+        for obj in children.all:
+            applied = await self.blocking(
+                lambda obj=obj: self.kube.apply(obj, names.MANAGER)  # type: ignore[misc]
+            )
+            self.metrics.applied(obj["kind"])
+            fingerprints[(obj["kind"], obj["metadata"]["name"])] = fingerprint(applied)
+        self._applied[key] = (desired, fingerprints)
+
+    async def _prune(self, key: Key, pipe: InferencePipeline, children: render.Children) -> None:
+        """Delete what this pipeline owns but no longer renders (render ConfigMaps only once no
+        pod of the pipeline mounts them)."""
+        desired = {(o["kind"], o["metadata"]["name"]) for o in children.all}
+        in_use = {cm for pod in self.state.pods.get(key, {}).values() for cm in pod.config_maps}
+        for (kind, name), ref in list(self.state.children.get(key, {}).items()):
+            if (kind, name) in desired or ref.owner_uid != pipe.metadata.uid:
+                continue
+            if kind == "ConfigMap" and name in in_use:
+                continue
+            await self.blocking(
+                lambda ref=ref: self.kube.delete(  # type: ignore[misc]
+                    ref.api_version, ref.kind, key[0], ref.name, ref.uid
+                )
+            )
+            log.info("%s/%s: pruned %s %s", *key, kind, name)
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def _status(self, body: Obj, verdict: Verdict) -> StatusResult:
+        key = (body["metadata"].get("namespace") or "default", body["metadata"]["name"])
+        previous = None
+        if isinstance(body.get("status"), dict):
+            try:
+                previous = InferencePipelineStatus.model_validate(body["status"])
+            except ValueError:
+                previous = None  # someone wrote garbage into status: start over
+        pods = [p.view for p in self.state.pods.get(key, {}).values()]
+        return compute_status(
+            generation=int(body["metadata"].get("generation") or 0),
+            desired=int((body.get("spec") or {}).get("replicas", 1)),
+            selector=render.selector_string(body["metadata"]["name"]),
+            verdict=verdict,
+            deployment=self.state.deployments.get(key),
+            pods=pods,
+            previous=previous,
+            now=now_rfc3339(),
+        )
+
+    async def _write_status(self, key: Key, body: Obj, result: StatusResult) -> None:
+        wire = result.status.to_wire()
+        current = dict(body.get("status") or {})
+        current.pop("lastAutoscalingDecision", None)  # the autoscaler's
+        if wire != current:
+            patch = {
+                "apiVersion": API_VERSION,
+                "kind": "InferencePipeline",
+                "metadata": {"name": key[1], "namespace": key[0]},
+                "status": wire,
+            }
+            try:
+                await self.blocking(
+                    lambda: self.kube.apply(patch, STATUS_MANAGER, subresource="status")
+                )
+            except ApiException as e:
+                if e.status != 404:  # deleted meanwhile
+                    raise
+        for t in result.events:
+            await self._event(body, t)
+
+    async def _event(self, body: Obj, t: Transition) -> None:
+        meta = body["metadata"]
+        now = now_rfc3339()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": "InferencePipeline",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": t.type,
+            "reason": t.reason,
+            "message": t.message[:MAX_MESSAGE],
+            "source": {"component": self.component},
+            "reportingComponent": "inferline.dev/operator",
+            "reportingInstance": self.component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self.blocking(lambda: self.kube.create_event(meta["namespace"], event))
+        except ApiException as e:  # an Event is worth a log line, not a failed reconcile
+            log.warning("cannot post event %s: %s", t.reason, api_error(e))
+
+
+def _summary(problems: list[Problem]) -> str:
+    if not problems:
+        return "invalid"
+    first = problems[0]
+    text = f"{first.path}: {first.message}" if first.path else first.message
+    if len(problems) > 1:
+        text += f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)})"
+    return text[:MAX_MESSAGE]
+
+
+def _digest(objs: list[Obj]) -> str:
+    return hashlib.sha256(json.dumps(objs, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,205 @@
+"""Status as a pure function of what reconcile concluded and what the cluster reports."""
+
+from __future__ import annotations
+
+from inferline.api.status import ConditionStatus, InferencePipelineStatus, Reason, get_condition
+from inferline.controller.status import (
+    DeploymentView,
+    PodView,
+    StatusResult,
+    Verdict,
+    compute_status,
+)
+
+NOW = "2026-11-29T10:00:00Z"
+LATER = "2026-11-29T10:05:00Z"
+PLACED = Verdict(placement_reason=Reason.PLACED, placement_message="CPU only", applied=True)
+
+
+def status(
+    verdict: Verdict = PLACED,
+    deployment: DeploymentView | None = None,
+    pods: list[PodView] | None = None,
+    desired: int = 2,
+    previous: InferencePipelineStatus | None = None,
+    now: str = NOW,
+    generation: int = 1,
+) -> StatusResult:
+    return compute_status(
+        generation=generation,
+        desired=desired,
+        selector="inferline.dev/pipeline=p",
+        verdict=verdict,
+        deployment=deployment,
+        pods=pods or [],
+        previous=previous,
+        now=now,
+    )
+
+
+def cond(r: StatusResult, t: str) -> tuple[str, str]:
+    c = get_condition(r.status.conditions, t)
+    assert c is not None, t
+    return c.status.value, c.reason
+
+
+def serving(n: int = 2, generation: int = 1) -> DeploymentView:
+    return DeploymentView(generation, generation, n, n, n, n)
+
+
+def test_a_new_pipeline_is_reconciling_until_its_pods_are_ready() -> None:
+    r = status(deployment=DeploymentView(1, 1, 2, 2, 0, 0), pods=[PodView("p-1"), PodView("p-2")])
+    assert cond(r, "Ready") == ("False", "RollingOut")
+    assert cond(r, "Reconciling") == ("True", "RollingOut")
+    assert cond(r, "Stalled") == ("False", "Reconciled")
+    assert cond(r, "Validated") == ("True", "Valid")
+    assert cond(r, "ModelsReady") == ("False", "ModelsLoading")
+    assert r.status.observed_generation == 1
+    assert all(c.observed_generation == 1 for c in r.status.conditions)
+    assert r.status.selector == "inferline.dev/pipeline=p"
+
+
+def test_serving_when_every_replica_runs_the_current_template_and_is_ready() -> None:
+    r = status(deployment=serving(2), pods=[PodView("a", "Running", True)] * 2)
+    assert cond(r, "Ready") == ("True", "Serving")
+    assert cond(r, "Reconciling") == ("False", "Reconciled")
+    assert cond(r, "ModelsReady") == ("True", "ModelsLoaded")
+    assert cond(r, "Progressing") == ("False", "Reconciled")
+    assert (r.status.replicas, r.status.ready_replicas) == (2, 2)
+    assert [e.reason for e in r.events if e.type == "Normal"] == ["Valid", "Placed", "Serving"]
+
+
+def test_an_old_replica_set_still_around_is_a_rollout_not_ready() -> None:
+    d = DeploymentView(2, 2, replicas=3, updated=2, ready=3, available=3)  # one old pod left
+    r = status(deployment=d)
+    assert cond(r, "Ready") == ("False", "RollingOut")
+    assert cond(r, "Progressing") == ("True", "RollingOut")
+
+
+def test_invalid_update_keeps_serving_and_stalls() -> None:
+    good = status(deployment=serving())
+    bad = Verdict(Reason.INVALID_SPEC, "spec.steps[0].inputMap.I: dtype mismatch")
+    r = status(bad, deployment=serving(), previous=good.status, generation=2)
+    assert cond(r, "Validated") == ("False", "InvalidSpec")
+    assert cond(r, "Stalled") == ("True", "InvalidSpec")
+    assert cond(r, "Ready")[0] == "False"
+    ready = get_condition(r.status.conditions, "Ready")
+    assert ready is not None and "keeps serving" in ready.message
+    assert "dtype mismatch" in ready.message
+    assert r.status.ready_replicas == 2  # still serving
+    assert r.status.observed_generation == 2
+    warnings = [e for e in r.events if e.type == "Warning"]
+    assert {e.reason for e in warnings} == {"InvalidSpec"}
+
+
+def test_a_missing_model_is_waited_for_not_stalled() -> None:
+    r = status(Verdict(Reason.MISSING_REFERENCE, "Model 'm' not found"))
+    assert cond(r, "Reconciling") == ("True", "MissingReference")
+    assert cond(r, "Stalled") == ("False", "Reconciled")
+    assert cond(r, "Validated") == ("False", "MissingReference")
+
+
+def test_no_capacity_says_why_before_the_scheduler_is_asked() -> None:
+    message = "no node offers nvidia.com/mig-3g.40gb; the cluster has mig-1g.10gb ×14 on 2 nodes"
+    r = status(Verdict(placement_reason=Reason.NO_CAPACITY, placement_message=message))
+    assert cond(r, "Scheduled") == ("False", "NoCapacity")
+    assert cond(r, "Stalled") == ("True", "NoCapacity")
+    ready = get_condition(r.status.conditions, "Ready")
+    assert ready is not None and ready.message == message
+
+
+def test_the_scheduler_reason_is_surfaced() -> None:
+    pending = PodView(
+        "p-1", unschedulable="0/9 nodes are available: 9 Insufficient nvidia.com/gpu."
+    )
+    r = status(deployment=DeploymentView(1, 1, 1, 1, 0, 0), pods=[pending], desired=1)
+    assert cond(r, "Scheduled") == ("False", "Unschedulable")
+    c = get_condition(r.status.conditions, "Scheduled")
+    assert c is not None and "Insufficient nvidia.com/gpu" in c.message
+
+
+def test_a_crash_looping_runtime_is_degraded_with_its_last_words() -> None:
+    failing = PodView("p-1", "Running", waiting="CrashLoopBackOff: model 'x' failed to load: boom")
+    r = status(deployment=DeploymentView(1, 1, 1, 1, 0, 0), pods=[failing], desired=1)
+    assert cond(r, "Degraded") == ("True", "PodFailing")
+    assert cond(r, "ModelsReady") == ("False", "PodFailing")
+    c = get_condition(r.status.conditions, "Ready")
+    assert c is not None and "failed to load: boom" in c.message
+
+
+def test_scaled_to_zero_is_ready() -> None:
+    r = status(deployment=serving(0), desired=0)
+    assert cond(r, "Ready") == ("True", "ScaledToZero")
+
+
+def test_transition_time_moves_only_when_the_status_does() -> None:
+    first = status(deployment=serving())
+    again = status(deployment=serving(), previous=first.status, now=LATER)
+    assert again.status.conditions == first.status.conditions
+    assert again.events == []
+    down = status(deployment=DeploymentView(1, 1, 2, 2, 1, 1), previous=first.status, now=LATER)
+    ready = get_condition(down.status.conditions, "Ready")
+    validated = get_condition(down.status.conditions, "Validated")
+    assert ready is not None and ready.last_transition_time == LATER
+    assert validated is not None and validated.last_transition_time == NOW
+    assert ready.status is ConditionStatus.FALSE
+
+
+def test_pod_view_reads_the_scheduler_and_the_runtime() -> None:
+    pod = {
+        "metadata": {"name": "p-1"},
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Ready", "status": "False"},
+            ],
+            "containerStatuses": [
+                {
+                    "restartCount": 3,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                    "lastState": {
+                        "terminated": {
+                            "exitCode": 1,
+                            "message": "INFO fetching\nERROR s3://b/m.pt: not found\n",
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    v = PodView.from_pod(pod)
+    assert (v.name, v.phase, v.ready, v.restarts) == ("p-1", "Running", False, 3)
+    assert v.waiting == "CrashLoopBackOff: ERROR s3://b/m.pt: not found"
+    unscheduled = {
+        "metadata": {"name": "p-2"},
+        "status": {
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes are available",
+                }
+            ]
+        },
+    }
+    assert PodView.from_pod(unscheduled).unschedulable == "0/3 nodes are available"
+
+
+def test_deployment_view_reads_rollout_state() -> None:
+    d = {
+        "metadata": {"generation": 4},
+        "status": {
+            "observedGeneration": 4,
+            "replicas": 2,
+            "updatedReplicas": 2,
+            "readyReplicas": 2,
+            "availableReplicas": 2,
+            "conditions": [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}],
+        },
+    }
+    v = DeploymentView.from_deployment(d)
+    assert v.rolled_out(2) and not v.rolled_out(3) and v.deadline_exceeded
+    r = status(deployment=v)
+    assert cond(r, "Stalled") == ("True", "PodFailing")

@@ -1,0 +1,267 @@
+"""The Kubernetes objects rendered for a pipeline, field by field that matters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inferline.api.load import load_text
+from inferline.api.resolve import ResolvedPipeline
+from inferline.compile import check_loaded, render_manifest
+from inferline.render import contract, kube
+from inferline.render.manifest import MANIFEST_FILE, RenderManifest
+
+from ..conftest import EXAMPLES
+
+PIPELINE = """
+apiVersion: inferline.dev/v1alpha1
+kind: Model
+metadata: {name: trees, namespace: ml}
+spec:
+  format: fil
+  storageUri: %(uri)s
+  credentialsSecret: bucket-reader
+  tree: {modelType: xgboost_json}
+  maxBatchSize: 8
+  inputs: [{name: input__0, dtype: FP32, dims: [4]}]
+  outputs: [{name: output__0, dtype: FP32, dims: [1]}]
+---
+apiVersion: inferline.dev/v1alpha1
+kind: InferencePipeline
+metadata: {name: scorer, namespace: ml, uid: 1234-uid, generation: 3}
+spec:
+  replicas: 2
+  maxBatchSize: 8
+  inputs: [{name: X, dtype: FP32, dims: [4]}]
+  outputs: [{name: "Y", dtype: FP32, dims: [1]}]
+  steps:
+    - name: code
+      model:
+        format: python
+        python: {configMap: {name: scorer-code}, key: model.py}
+        maxBatchSize: 8
+        inputs: [{name: I, dtype: FP32, dims: [4]}]
+        outputs: [{name: O, dtype: FP32, dims: [4]}]
+      inputMap: {I: X}
+      outputMap: {O: mid}
+    - name: trees
+      modelRef: {name: trees}
+      inputMap: {input__0: mid}
+      outputMap: {output__0: "Y"}
+"""
+
+
+def resolved(uri: str = "s3://bucket/trees.json") -> ResolvedPipeline:
+    checked = check_loaded(load_text(PIPELINE % {"uri": uri}, Path("/m/p.yaml")), require_refs=True)
+    assert checked.ok, checked.errors
+    return checked.pipelines[0]
+
+
+PLACED = kube.PodPlacement(
+    limits={"nvidia.com/mig-1g.10gb": "1"},
+    node_selector={"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"},
+    tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+)
+
+
+def children(
+    rp: ResolvedPipeline | None = None,
+    placement: kube.PodPlacement = PLACED,
+    settings: kube.RuntimeSettings | None = None,
+) -> tuple[kube.Children, RenderManifest]:
+    rp = rp or resolved()
+    manifest = render_manifest([rp])
+    out = kube.render_children(
+        rp.pipeline, rp.backend, manifest, placement, settings or kube.RuntimeSettings()
+    )
+    return out, manifest
+
+
+def by_kind(c: kube.Children) -> dict[str, dict[str, Any]]:
+    return {o["kind"]: o for o in c.all}
+
+
+def test_every_child_is_owned_labelled_and_in_the_pipeline_namespace() -> None:
+    c, _ = children()
+    assert [o["kind"] for o in c.all] == [
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+    ]
+    for o in c.all:
+        meta = o["metadata"]
+        assert meta["namespace"] == "ml"
+        assert meta["labels"]["inferline.dev/pipeline"] == "scorer"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "inferline"
+        (owner,) = meta["ownerReferences"]
+        assert owner == {
+            "apiVersion": "inferline.dev/v1alpha1",
+            "kind": "InferencePipeline",
+            "name": "scorer",
+            "uid": "1234-uid",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def test_the_config_map_holds_the_manifest_under_a_name_that_changes_with_it() -> None:
+    c, manifest = children()
+    cm = c.config_map
+    assert cm["immutable"] is True
+    assert RenderManifest.from_json(cm["data"][MANIFEST_FILE]) == manifest
+    assert cm["metadata"]["name"] == f"scorer-render-{manifest.digest()[:10]}"
+    other, m2 = children(resolved("s3://bucket/other.json"))
+    assert m2.digest() != manifest.digest()
+    assert other.config_map["metadata"]["name"] != cm["metadata"]["name"]
+
+
+def test_deployment_runs_the_runtime_on_the_placement_it_was_given() -> None:
+    c, _ = children()
+    d = by_kind(c)["Deployment"]
+    spec = d["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    assert spec["selector"] == {"matchLabels": {"inferline.dev/pipeline": "scorer"}}
+    pod = spec["template"]["spec"]
+    (ctr,) = pod["containers"]
+    assert ctr["image"] == "ghcr.io/inferline/runtime-gpu:0.1.0"  # the triton ClusterBackend
+    assert f"--rendered={contract.RENDERED_DIR}" in ctr["args"]
+    assert "--address=0.0.0.0" in ctr["args"]
+    assert ctr["resources"]["limits"] == {"nvidia.com/mig-1g.10gb": "1"}
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    assert pod["tolerations"] == PLACED.tolerations
+    assert {p["name"]: p["containerPort"] for p in ctr["ports"]} == {
+        "http": 8000,
+        "grpc": 8001,
+        "metrics": 8002,
+    }
+    assert ctr["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+    assert ctr["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    startup = ctr["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 1800  # big model loads
+
+
+def test_pods_pass_the_restricted_pod_security_standard() -> None:
+    c, _ = children()
+    pod = by_kind(c)["Deployment"]["spec"]["template"]["spec"]
+    (ctr,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert ctr["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert pod["automountServiceAccountToken"] is False
+    for v in pod["volumes"]:
+        assert not {"hostPath", "hostNetwork"} & set(v)
+
+
+def test_writable_places_are_volumes_and_shm_is_memory_backed() -> None:
+    c, _ = children(settings=kube.RuntimeSettings(shm_size="1Gi"))
+    pod = by_kind(c)["Deployment"]["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mounts["/dev/shm"]["name"]]["emptyDir"] == {
+        "medium": "Memory",
+        "sizeLimit": "1Gi",
+    }
+    assert "emptyDir" in volumes[mounts[contract.REPOSITORY_DIR]["name"]]
+    assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
+    rendered = volumes[mounts[contract.RENDERED_DIR]["name"]]
+    assert rendered["configMap"]["name"] == c.config_map["metadata"]["name"]
+    assert mounts[contract.RENDERED_DIR]["readOnly"] is True
+
+
+def test_credentials_and_code_are_mounted_never_inlined() -> None:
+    c, _ = children()
+    pod = by_kind(c)["Deployment"]["spec"]["template"]["spec"]
+    ctr = pod["containers"][0]
+    mounts = {m["mountPath"]: m for m in ctr["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    secret = volumes[mounts[f"{contract.SECRETS_ROOT}/bucket-reader"]["name"]]
+    assert secret["secret"]["secretName"] == "bucket-reader"
+    code = volumes[mounts[f"{contract.CONFIGMAP_ROOT}/scorer-code"]["name"]]
+    assert code["configMap"] == {"name": "scorer-code"}
+    env = {e["name"]: e["value"] for e in ctr["env"]}
+    assert env[contract.SECRETS_ROOT_ENV] == contract.SECRETS_ROOT
+    assert env[contract.CONFIGMAP_ROOT_ENV] == contract.CONFIGMAP_ROOT
+    assert "bucket-reader" not in str(env.values())  # a name to mount, not a value in env
+    assert not [e for e in ctr["env"] if "valueFrom" in e]
+
+
+def test_pvc_uris_mount_their_claim_read_only() -> None:
+    c, _ = children(resolved("pvc://models/trees/xgboost.json"))
+    pod = by_kind(c)["Deployment"]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    claim = next(v for v in volumes.values() if "persistentVolumeClaim" in v)
+    assert claim["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
+
+
+def test_a_changed_manifest_changes_the_pod_template() -> None:
+    a, _ = children()
+    b, _ = children(resolved("s3://bucket/other.json"))
+    ta = by_kind(a)["Deployment"]["spec"]["template"]
+    tb = by_kind(b)["Deployment"]["spec"]["template"]
+    assert ta["metadata"]["annotations"] != tb["metadata"]["annotations"]
+    same, _ = children()
+    assert by_kind(same)["Deployment"] == by_kind(a)["Deployment"]  # deterministic
+
+
+def test_service_and_pdb() -> None:
+    c, _ = children()
+    svc = by_kind(c)["Service"]
+    assert svc["spec"]["selector"] == {"inferline.dev/pipeline": "scorer"}
+    assert [p["name"] for p in svc["spec"]["ports"]] == ["http", "grpc", "metrics"]
+    pdb = by_kind(c)["PodDisruptionBudget"]
+    # maxUnavailable: a single replica must not block node drains forever.
+    assert pdb["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": {"inferline.dev/pipeline": "scorer"}},
+    }
+
+
+def test_service_monitor_only_where_the_prometheus_operator_is() -> None:
+    plain, _ = children()
+    assert "ServiceMonitor" not in by_kind(plain)
+    c, _ = children(settings=kube.RuntimeSettings(service_monitor=True))
+    sm = by_kind(c)["ServiceMonitor"]
+    assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+
+
+def test_local_files_are_reported_as_not_servable_in_a_cluster() -> None:
+    checked = check_loaded(
+        load_text(
+            (EXAMPLES / "minimal" / "pipeline.yaml").read_text(), EXAMPLES / "minimal" / "p.yaml"
+        ),
+        require_refs=True,
+    )
+    manifest = render_manifest(checked.pipelines)
+    assert kube.not_servable_in_cluster(manifest) == [f"file://{EXAMPLES}/minimal/scale.py"]
+    assert kube.not_servable_in_cluster(render_manifest([resolved()])) == []
+
+
+def test_a_manifest_too_big_for_a_config_map_is_refused_with_its_size() -> None:
+    rp = resolved()
+    manifest = render_manifest([rp])
+    big = manifest.model_copy(
+        update={
+            "files": [
+                *manifest.files,
+                manifest.files[0].model_copy(update={"path": "x", "text": "x" * (1 << 20)}),
+            ]
+        }
+    )
+    with pytest.raises(kube.TooLarge, match=r"KiB, over the \d+ KiB a ConfigMap holds"):
+        kube.render_config_map(rp.pipeline, big)
+
+
+def test_endpoints_are_the_service_dns_names() -> None:
+    rp = resolved()
+    e = kube.endpoints(rp.pipeline, "scorer")
+    assert e["http"] == "http://scorer.ml.svc:8000/v2/models/scorer/infer"
+    assert e["grpc"] == "scorer.ml.svc:8001"
