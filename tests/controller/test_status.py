@@ -100,7 +100,7 @@ def test_a_missing_model_is_waited_for_not_stalled() -> None:
 
 
 def test_no_capacity_says_why_before_the_scheduler_is_asked() -> None:
-    message = "no node offers nvidia.com/mig-3g.40gb; the cluster has mig-1g.10gb ×14 on 2 nodes"
+    message = "no node offers nvidia.com/mig-3g.40gb; the cluster has mig-1g.10gb x14 on 2 nodes"
     r = status(Verdict(placement_reason=Reason.NO_CAPACITY, placement_message=message))
     assert cond(r, "Scheduled") == ("False", "NoCapacity")
     assert cond(r, "Stalled") == ("True", "NoCapacity")
