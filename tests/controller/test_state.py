@@ -1,0 +1,127 @@
+"""The operator's view of the cluster: which events concern which pipelines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inferline.controller.state import DELETED, ClusterState
+
+
+def pipeline(name: str, ns: str = "ml", model: str | None = None, **spec: Any) -> dict[str, Any]:
+    step: dict[str, Any] = {"name": "s", "outputMap": {"O": "Y"}}
+    if model:
+        step["modelRef"] = {"name": model}
+    return {
+        "apiVersion": "inferline.dev/v1alpha1",
+        "kind": "InferencePipeline",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"steps": [step], **spec},
+    }
+
+
+def model(name: str, ns: str = "ml", fmt: str = "python") -> dict[str, Any]:
+    return {
+        "apiVersion": "inferline.dev/v1alpha1",
+        "kind": "Model",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "format": fmt,
+            "python": {"configMap": {"name": "c"}},
+            "inputs": [{"name": "I", "dtype": "FP32", "dims": [1]}],
+            "outputs": [{"name": "O", "dtype": "FP32", "dims": [1]}],
+        },
+    }
+
+
+def node(name: str, gpus: int) -> dict[str, Any]:
+    alloc = {"cpu": "8"} | ({"nvidia.com/gpu": str(gpus)} if gpus else {})
+    return {"kind": "Node", "metadata": {"name": name}, "status": {"allocatable": alloc}}
+
+
+def state() -> ClusterState:
+    def view(n: dict[str, Any]) -> Any:
+        gpus = {k: v for k, v in n["status"]["allocatable"].items() if k.startswith("nvidia")}
+        return gpus or None
+
+    return ClusterState(node_view=view)
+
+
+def test_a_model_event_concerns_the_pipelines_of_its_namespace_that_use_it() -> None:
+    s = state()
+    for p in (
+        pipeline("a", model="m"),
+        pipeline("b", model="other"),
+        pipeline("c", ns="dev", model="m"),
+    ):
+        s.on_pipeline(None, p)
+    assert s.on_model(None, model("m")) == {("ml", "a")}
+    assert ("ml", "m") in s.models
+    assert s.on_model(DELETED, model("m")) == {("ml", "a")}
+    assert ("ml", "m") not in s.models
+
+
+def test_an_invalid_model_is_known_as_invalid_not_missing() -> None:
+    s = state()
+    bad = model("m", fmt="fil")  # fil without `tree`
+    s.on_model(None, bad)
+    assert ("Model", "ml", "m") in s.catalog().invalid and ("ml", "m") not in s.models
+    s.on_model(None, model("m"))
+    assert ("Model", "ml", "m") not in s.catalog().invalid and ("ml", "m") in s.models
+
+
+def test_cluster_backend_changes_concern_pipelines_that_name_it() -> None:
+    s = state()
+    s.on_pipeline(None, pipeline("default-backend"))  # triton, by default
+    s.on_pipeline(None, pipeline("cpu", backend={"name": "inferline-cpu"}))
+    body = {
+        "apiVersion": "inferline.dev/v1alpha1",
+        "kind": "ClusterBackend",
+        "metadata": {"name": "triton"},
+        "spec": {"image": "example.com/triton:1", "formats": ["python"]},
+    }
+    assert s.on_cluster_backend(None, body) == {("ml", "default-backend")}
+    assert s.catalog().cluster_backends["triton"].image == "example.com/triton:1"
+
+
+def test_node_heartbeats_are_no_news_but_gpu_changes_replace_gpu_pipelines() -> None:
+    s = state()
+    s.on_pipeline(None, pipeline("gpu"))
+    s.on_pipeline(None, pipeline("cpu", placement={"device": "CPU"}))
+    assert s.on_node(None, node("g", 8)) == {("ml", "gpu")}
+    assert s.on_node(None, node("g", 8)) == set()  # a status heartbeat: same GPUs
+    assert s.on_node(None, node("c", 0)) == set()  # no GPUs: not in the inventory
+    assert s.on_node(DELETED, node("g", 8)) == {("ml", "gpu")}
+    assert s.nodes == {}
+
+
+def child(kind: str, name: str, pipeline_name: str, **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1" if kind == "Deployment" else "v1",
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "namespace": "ml",
+            "uid": f"uid-{name}",
+            "labels": {"inferline.dev/pipeline": pipeline_name},
+            "ownerReferences": [
+                {"kind": "InferencePipeline", "name": pipeline_name, "uid": "p", "controller": True}
+            ],
+            **meta,
+        },
+    }
+
+
+def test_children_and_pods_are_kept_per_pipeline() -> None:
+    s = state()
+    s.on_pipeline(None, pipeline("a"))
+    assert s.on_child(None, child("Deployment", "a", "a", generation=3)) == {("ml", "a")}
+    assert s.children[("ml", "a")][("Deployment", "a")].fingerprint == "g3"
+    assert s.children[("ml", "a")][("Deployment", "a")].owner_uid == "p"
+    assert s.on_child(None, child("Service", "x", "nobody")) == set()  # no such pipeline
+    pod = child("Pod", "a-1", "a")
+    pod["spec"] = {"volumes": [{"name": "r", "configMap": {"name": "a-render-1"}}]}
+    assert s.on_pod(None, pod) == {("ml", "a")}
+    assert s.on_pod(None, pod) == set()  # nothing status reads changed
+    assert s.pods[("ml", "a")]["a-1"].config_maps == frozenset({"a-render-1"})
+    s.on_pod(DELETED, pod)
+    assert s.pods[("ml", "a")] == {}
