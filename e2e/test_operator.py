@@ -190,10 +190,13 @@ def test_a_model_edit_rolls_the_pipelines_that_use_it(
     configs = [
         o for k, o in children(kubectl, namespace, "uses-a").items() if k.startswith("ConfigMap/")
     ]
-    assert any(
-        '"factor"' in c["data"]["render.json"] and "3.0" in c["data"]["render.json"]
+    texts = [
+        f["text"]
         for c in configs
-    )
+        for f in json.loads(c["data"]["render.json"])["files"]
+        if f["path"] == "uses-a-scale/config.pbtxt"
+    ]
+    assert any('key: "factor"' in t and 'string_value: "3.0"' in t for t in texts), texts
 
 
 def test_a_missing_model_is_a_condition_that_clears_when_it_appears(
@@ -244,11 +247,14 @@ def test_deleting_the_pipeline_removes_everything_it_owned(
     assert kubectl("get", "configmap", "gone-code", "-n", namespace).returncode == 0
 
 
-def test_operator_metrics(operator: OperatorProcess) -> None:
-    text = operator.metrics()
+def test_operator_metrics(operator: OperatorProcess, kubectl: Kubectl, namespace: str) -> None:
+    apply(kubectl, namespace, code_config_map("mx-code"), pipeline("mx", code="mx-code"))
+    wait_condition(kubectl, namespace, "mx", "Ready")
+    ready = 'inferline_pipelines{condition="Ready",status="True"}'
+    # The gauge follows the status write by a moment: poll for it.
+    text = wait_for(lambda: t if ready in (t := operator.metrics()) else None, ready, 10)
     assert "inferline_reconcile_total" in text
     assert "inferline_reconcile_duration_seconds_bucket" in text
-    assert 'inferline_pipelines{condition="Ready",status="True"}' in text
 
 
 def test_kill_9_during_creates_and_edits_converges(

@@ -213,16 +213,16 @@ class Controller:
         force = key in self._force
         self._force.discard(key)
         try:
-            delay = await self.reconciler.reconcile(key, force=force)
+            again = await self.reconciler.reconcile(key, force=force)
         except Exception:
             self.metrics.failed()
             wait = self.queue.retry(key)
             log.exception("%s/%s: reconcile failed; retrying in %.0fs", *key, wait)
             return
-        if delay is None:
-            self.queue.forget(key)
+        if again:
+            self.queue.retry(key)
         else:
-            self.queue.add(key, delay)
+            self.queue.forget(key)
 
 
 def run(opts: OperatorOptions, *, log_format: str = "text", verbose: bool = False) -> None:

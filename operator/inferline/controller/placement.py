@@ -15,6 +15,21 @@ from .reconcile import PlacementOutcome
 from .state import ClusterState
 
 GPU = "nvidia.com/gpu"
+# CPU pipelines prefer nodes without GPUs (required would strand them on GPU-only clusters).
+AVOID_GPU_NODES: dict[str, Any] = {
+    "nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 100,
+                "preference": {
+                    "matchExpressions": [
+                        {"key": "nvidia.com/gpu.present", "operator": "DoesNotExist"}
+                    ]
+                },
+            }
+        ]
+    }
+}
 
 
 def node_gpus(node: dict[str, Any]) -> dict[str, Any] | None:
@@ -33,7 +48,9 @@ def place_pipeline(pipe: InferencePipeline, state: ClusterState) -> PlacementOut
         return PlacementOutcome(
             Reason.PLACED,
             "CPU only",
-            PodPlacement(node_selector=p.node_selector, tolerations=tolerations),
+            PodPlacement(
+                node_selector=p.node_selector, tolerations=tolerations, affinity=AVOID_GPU_NODES
+            ),
         )
     count = p.gpu.count if p.gpu else 1
     selector = dict(p.node_selector)

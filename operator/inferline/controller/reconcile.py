@@ -88,20 +88,19 @@ class Reconciler:
 
     # -- the loop body ------------------------------------------------------------------------
 
-    async def reconcile(self, key: Key, *, force: bool = False) -> float | None:
+    async def reconcile(self, key: Key, *, force: bool = False) -> bool:
         """Bring one pipeline's children and status to what its spec asks.
 
-        Returns a delay after which to reconcile again (a missing reference may appear, an
-        apply may succeed), or None. `force` re-applies even unchanged children (resync).
+        Returns True when it should be tried again later, with backoff (a missing reference
+        may appear, a refused apply may pass). `force` re-applies even unchanged children.
         """
         body = self.state.pipelines.get(key)
         if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
             self._applied.pop(key, None)
-            return None  # deleted: the garbage collector removes the children
+            return False  # deleted: the garbage collector removes the children
         started = time.monotonic()
         plan = self.plan(body)
         verdict = plan.verdict
-        retry: float | None = 30.0 if verdict.retrying else None
         if plan.children is not None and plan.pipeline is not None:
             try:
                 await self._apply(key, plan.pipeline, plan.children, force=force)
@@ -111,11 +110,10 @@ class Reconciler:
                 message = f"applying the pipeline's objects failed: {api_error(e)}"
                 log.warning("%s/%s: %s", *key, message)
                 verdict = replace(verdict, reason=Reason.APPLY_FAILED, message=message)
-                retry = 5.0
         result = self._status(body, verdict)
         await self._write_status(key, body, result)
         self.metrics.reconciled(key, result.status, time.monotonic() - started, verdict.reason)
-        return retry
+        return verdict.retrying
 
     # -- deciding -------------------------------------------------------------------------------
 

@@ -48,8 +48,8 @@ class Verdict:
 
     @property
     def retrying(self) -> bool:
-        """A missing reference may appear: wait for it rather than give up."""
-        return self.reason is Reason.MISSING_REFERENCE
+        """A missing reference may appear, a refused apply may pass: wait, do not give up."""
+        return self.reason in (Reason.MISSING_REFERENCE, Reason.APPLY_FAILED)
 
 
 @dataclass(frozen=True)
@@ -268,7 +268,7 @@ def compute_status(
         if any(c.type == ConditionType.READY and c.status is T for c in conds):
             put(ConditionType.RECONCILING, F, Reason.RECONCILED, "")
         elif verdict.retrying:
-            put(ConditionType.RECONCILING, T, Reason.MISSING_REFERENCE, verdict.message)
+            put(ConditionType.RECONCILING, T, verdict.reason, verdict.message)
         else:
             put(
                 ConditionType.RECONCILING,
