@@ -231,6 +231,9 @@ def run(opts: OperatorOptions, *, log_format: str = "text", verbose: bool = Fals
         verbose=verbose,
         log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL,
     )
+    # kopf logs every handled event at INFO: keep that for --verbose.
+    logging.getLogger("kopf.objects").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("inferline").setLevel(logging.DEBUG if verbose else logging.INFO)
     configuration = load_client_config(opts)
     ctl = Controller(opts, configuration)
     registry = kopf.OperatorRegistry()

@@ -112,7 +112,9 @@ class Reconciler:
                 verdict = replace(verdict, reason=Reason.APPLY_FAILED, message=message)
         result = self._status(body, verdict)
         await self._write_status(key, body, result)
-        self.metrics.reconciled(key, result.status, time.monotonic() - started, verdict.reason)
+        took = time.monotonic() - started
+        self.metrics.reconciled(key, result.status, took, verdict.reason)
+        log.debug("%s/%s: reconciled (%s) in %.0f ms", *key, verdict.reason.value, took * 1000)
         return verdict.retrying
 
     # -- deciding -------------------------------------------------------------------------------
