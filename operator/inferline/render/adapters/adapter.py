@@ -5,7 +5,9 @@ keeps the step's exact signature (names, dtypes, dims from config.pbtxt) and loa
 with the library that reads it:
 
   INFERLINE_ADAPTER=trees        xgboost (xgboost*, via Booster.inplace_predict) or treelite GTIL
-                                 (lightgbm, treelite_checkpoint)
+                                 (lightgbm, treelite_checkpoint); on a GPU instance, xgboost JSON
+                                 forests with a plain regression objective are walked on the GPU
+                                 in torch (TorchForest), as Triton's FIL backend would run them
   INFERLINE_ADAPTER=torchscript  torch.jit.load, on the instance's GPU when it has one
   INFERLINE_ADAPTER=onnx         onnxruntime, CUDA provider on GPU instances when available
 
@@ -46,6 +48,7 @@ class TritonPythonModel:
         )
         self.gpu = args.get("model_instance_kind") == "GPU"
         self.device_id = int(args.get("model_instance_device_id", "0"))
+        self.on_device = self.kind == "torchscript"  # inputs and outputs stay torch tensors
         loader = {
             "trees": self._load_trees,
             "torchscript": self._load_torch,
@@ -61,6 +64,17 @@ class TritonPythonModel:
         model_type = _param(self.config, "model_type")
         self.output_class = _param(self.config, "output_class", "false") == "true"
         self.threshold = float(_param(self.config, "threshold", "0.5") or 0.5)
+        gpu_walkable = self.gpu and model_type == "xgboost_json" and not self.output_class
+        if gpu_walkable and importlib.util.find_spec("torch"):
+            import torch
+
+            self.torch = torch
+            device = torch.device(f"cuda:{self.device_id}")
+            forest = TorchForest.from_xgboost_json(path, device)
+            if forest is not None:
+                self.on_device = True
+                self.predict = forest.predict
+                return
         # A slim image may ship treelite alone; it reads xgboost JSON/UBJ (and legacy) too.
         if model_type.startswith("xgboost") and importlib.util.find_spec("xgboost"):
             import xgboost
@@ -118,7 +132,7 @@ class TritonPythonModel:
 
     def _input(self, request: Any, name: str) -> Any:
         t = pb_utils.get_input_tensor_by_name(request, name)
-        if t.is_cpu() or self.kind != "torchscript":
+        if t.is_cpu() or not self.on_device:
             return t.as_numpy() if t.is_cpu() else self._from_dlpack(t).cpu().numpy()
         return self._from_dlpack(t)  # stays on the GPU
 
@@ -128,9 +142,12 @@ class TritonPythonModel:
         return torch.utils.dlpack.from_dlpack(t.to_dlpack())
 
     def _concat(self, parts: list[Any]) -> Any:
-        if self.kind == "torchscript" and not isinstance(parts[0], np.ndarray):
-            return self.torch.cat(parts)
+        if self.on_device and not all(isinstance(p, np.ndarray) for p in parts):
+            return self.torch.cat([self._as_torch(p) for p in parts])
         return np.concatenate(parts)
+
+    def _as_torch(self, x: Any) -> Any:
+        return x if isinstance(x, self.torch.Tensor) else self.torch.from_numpy(x)
 
     def _run(self, inputs: list[Any]) -> list[Any]:
         if self.kind == "trees":
@@ -141,7 +158,9 @@ class TritonPythonModel:
             )
         return self._torch(inputs)
 
-    def _trees(self, x: np.ndarray) -> np.ndarray:
+    def _trees(self, x: Any) -> Any:
+        if self.on_device:
+            return self.predict(self._as_torch(x))  # regression only: see TorchForest
         out = self.predict(np.ascontiguousarray(x, dtype=np.float32))
         out = out.reshape(x.shape[0], -1)
         if self.output_class:
@@ -166,11 +185,11 @@ class TritonPythonModel:
 
     def _output(self, spec: tuple[str, Any, list[int]], value: Any) -> Any:
         name, dtype, _dims = spec
-        if self.kind == "torchscript" and value.is_cuda:
+        if self.on_device and value.is_cuda:
             # Pass the tensor itself (it has __dlpack__), not a capsule: only then does the
             # stub synchronize with the producing CUDA stream.
             return pb_utils.Tensor.from_dlpack(name, value.contiguous())
-        if self.kind == "torchscript":
+        if self.on_device:
             value = value.cpu().numpy()
         return pb_utils.Tensor(name, np.ascontiguousarray(np.asarray(value).astype(dtype)))
 
@@ -178,3 +197,97 @@ class TritonPythonModel:
         for attr in ("module", "session", "predict"):
             if hasattr(self, attr):
                 delattr(self, attr)
+
+
+class TorchForest:
+    """An XGBoost tree ensemble walked in torch, on any device (the GPU path of `trees`).
+
+    Every tree is stored as flat node arrays padded to the largest tree; leaves point to
+    themselves, so `depth` steps of "go left if x[feature] < threshold (or missing and
+    default-left)" bring every row to its leaf in every tree at once. The prediction is the sum
+    of the leaf values plus base_score, as XGBoost computes it for regression objectives.
+    """
+
+    IDENTITY_OBJECTIVES = ("reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror")
+
+    def __init__(self, trees: list[dict[str, Any]], base_score: float, device: Any) -> None:
+        import torch
+
+        n_nodes = max(len(t["left_children"]) for t in trees)
+        shape = (len(trees), n_nodes)
+        left = np.zeros(shape, np.int64)
+        right = np.zeros(shape, np.int64)
+        feature = np.zeros(shape, np.int64)
+        threshold = np.zeros(shape, np.float32)
+        default_left = np.zeros(shape, np.bool_)
+        value = np.zeros(shape, np.float32)
+        depth = 0
+        for i, t in enumerate(trees):
+            n = len(t["left_children"])
+            lc, rc = np.asarray(t["left_children"]), np.asarray(t["right_children"])
+            leaf = lc < 0
+            own = np.arange(n)
+            left[i, :n] = np.where(leaf, own, lc)
+            right[i, :n] = np.where(leaf, own, rc)
+            feature[i, :n] = np.where(leaf, 0, t["split_indices"])
+            threshold[i, :n] = t["split_conditions"]
+            default_left[i, :n] = np.asarray(t["default_left"], dtype=bool)
+            value[i, :n] = np.where(leaf, t["split_conditions"], 0.0)
+            depth = max(depth, _tree_depth(lc, rc))
+        offset = (np.arange(len(trees), dtype=np.int64) * n_nodes)[None, :]
+        self.torch = torch
+        self.depth = depth
+        self.base_score = base_score
+        self.offset = torch.from_numpy(offset).to(device)
+        # Children as flat indices, so each step is one gather per array.
+        self.left = torch.from_numpy((left + offset.T).reshape(-1)).to(device)
+        self.right = torch.from_numpy((right + offset.T).reshape(-1)).to(device)
+        self.feature = torch.from_numpy(feature.reshape(-1)).to(device)
+        self.threshold = torch.from_numpy(threshold.reshape(-1)).to(device)
+        self.default_left = torch.from_numpy(default_left.reshape(-1)).to(device)
+        self.value = torch.from_numpy(value.reshape(-1)).to(device)
+        self.device = device
+
+    @classmethod
+    def from_xgboost_json(cls, path: str, device: Any) -> TorchForest | None:
+        """The forest, or None for what it does not walk (classifiers, multi-output, links,
+        categorical splits, DART): those stay with xgboost on the CPU."""
+        with open(path) as f:
+            learner = json.load(f)["learner"]
+        params = learner["learner_model_param"]
+        booster = learner["gradient_booster"]
+        model = booster.get("model", {})
+        trees = model.get("trees", [])
+        if (
+            booster.get("name") != "gbtree"
+            or learner["objective"]["name"] not in cls.IDENTITY_OBJECTIVES
+            or int(params.get("num_class", "0")) > 1
+            or int(params.get("num_target", "1")) != 1
+            or not trees
+            or any(any(t.get("split_type", [])) for t in trees)
+        ):
+            return None
+        base = params["base_score"].strip("[]").split(",")[0]
+        return cls(trees, float(base), device)
+
+    def predict(self, x: Any) -> Any:
+        torch = self.torch
+        with torch.inference_mode():
+            x = x.to(self.device, torch.float32)
+            node = self.offset.expand(x.shape[0], -1)  # [rows, trees]: every tree's root
+            for _ in range(self.depth):
+                v = torch.gather(x, 1, self.feature[node])
+                go_left = torch.where(
+                    torch.isnan(v), self.default_left[node], v < self.threshold[node]
+                )
+                node = torch.where(go_left, self.left[node], self.right[node])
+            return self.value[node].sum(dim=1, keepdim=True) + self.base_score
+
+
+def _tree_depth(left: np.ndarray, right: np.ndarray) -> int:
+    depth, level = 0, [0]
+    while True:
+        level = [c for n in level for c in (left[n], right[n]) if c >= 0]
+        if not level:
+            return depth
+        depth += 1
