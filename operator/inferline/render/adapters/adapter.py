@@ -8,7 +8,10 @@ with the library that reads it:
                                  (lightgbm, treelite_checkpoint); on a GPU instance, xgboost JSON
                                  forests with a plain regression objective are walked on the GPU
                                  in torch (TorchForest), as Triton's FIL backend would run them
-  INFERLINE_ADAPTER=torchscript  torch.jit.load, on the instance's GPU when it has one
+  INFERLINE_ADAPTER=torchscript  torch.jit.load, on the instance's GPU when it has one; with
+                                 the parameter CUDA_GRAPHS "true" (Model.parameters), batches up
+                                 to 64 replay CUDA graphs captured per power-of-two size (the
+                                 rows padded up to it)
   INFERLINE_ADAPTER=onnx         onnxruntime, CUDA provider on GPU instances when available
 
 Requests in one execute() call are concatenated along the batch dimension and run together,
@@ -25,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
+
+GRAPH_MAX_BATCH = 64  # CUDA graphs for batches up to this size
 
 
 def _param(config: dict[str, Any], key: str, default: str = "") -> str:
@@ -102,6 +107,13 @@ class TritonPythonModel:
         self.device = torch.device(f"cuda:{self.device_id}" if self.gpu else "cpu")
         self.module = torch.jit.load(path, map_location=self.device).eval()
         self.inference_mode = _param(self.config, "INFERENCE_MODE", "true") != "false"
+        # Small batches are launch-bound (hundreds of kernels of microseconds each): replaying a
+        # captured graph removes the launch cost. Larger batches are compute-bound: run as is.
+        self.graph_sizes: list[int] = []
+        self.graphs: dict[int, tuple[Any, list[Any], list[Any]]] = {}
+        top = min(self.config.get("max_batch_size", 0), GRAPH_MAX_BATCH)
+        if self.gpu and self.batching and _param(self.config, "CUDA_GRAPHS") == "true":
+            self.graph_sizes = [1 << i for i in range(top.bit_length()) if 1 << i <= top]
 
     def _load_onnx(self, path: str) -> None:
         import onnxruntime as ort
@@ -179,9 +191,46 @@ class TritonPythonModel:
             for x in inputs
         ]
         ctx = torch.inference_mode() if self.inference_mode else torch.no_grad()
+        if self.graph_sizes and tensors[0].shape[0] <= self.graph_sizes[-1]:
+            replayed = self._replay(tensors, ctx)
+            if replayed is not None:
+                return replayed
         with ctx:
             result = self.module(*tensors)
         return list(result) if isinstance(result, tuple | list) else [result]
+
+    def _replay(self, tensors: list[Any], ctx: Any) -> list[Any] | None:
+        """Run through the graph of the smallest captured size that fits (capture on first use);
+        None if capturing fails, after which the module runs uncaptured."""
+        n = tensors[0].shape[0]
+        size = next(s for s in self.graph_sizes if s >= n)
+        if size not in self.graphs:
+            try:
+                self.graphs[size] = self._capture(size, tensors, ctx)
+            except Exception as e:
+                pb_utils.Logger.log_warn(f"CUDA graph capture failed, running uncaptured: {e}")
+                self.graph_sizes = []
+                return None
+        graph, static_in, static_out = self.graphs[size]
+        with ctx:
+            for buf, t in zip(static_in, tensors, strict=True):
+                buf[:n].copy_(t)  # rows past n keep earlier inputs: computed, then dropped
+            graph.replay()
+            return [out[:n].clone() for out in static_out]  # the buffers are reused
+
+    def _capture(self, size: int, tensors: list[Any], ctx: Any) -> tuple[Any, list, list]:
+        torch = self.torch
+        static_in = [t[:1].expand(size, *t.shape[1:]).clone() for t in tensors]
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side), ctx:
+            for _ in range(3):  # TorchScript profiles and optimizes on its first runs
+                self.module(*static_in)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with ctx, torch.cuda.graph(graph):
+            out = self.module(*static_in)
+        return graph, static_in, list(out) if isinstance(out, tuple | list) else [out]
 
     def _output(self, spec: tuple[str, Any, list[int]], value: Any) -> Any:
         name, dtype, _dims = spec
