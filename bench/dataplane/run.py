@@ -77,6 +77,28 @@ PROFILES: dict[str, dict[str, Any]] = {
         "plain_torch": ["--seconds", "0.4", "--reps", "3", "--graph-batches", "1,8,64"],
         "compile": ["--compile-batches", "512"],
     },
+    # A second look at batch 512 with longer windows (a 1.2 s window counts few 512-requests)
+    # and more clients: what bounds the throughput there, the GPU or the pre-processing.
+    "batch512": {
+        "timing": {"warmup_s": 1.5, "window_s": 4.0, "reps": 3},
+        "points": {
+            "all-gpu": [(512, 8), (512, 16)],
+            "models-gpu": [(512, 16)],
+            "monolith": [(512, 8)],
+        },
+        "cpu_timing": {"warmup_s": 1.5, "window_s": 4.0, "reps": 3},
+        "plain_torch": [
+            "--seconds",
+            "0.4",
+            "--reps",
+            "3",
+            "--batches",
+            "512",
+            "--graph-batches",
+            "",
+        ],
+        "compile": ["--compile-batches", "512"],
+    },
     "quick": {
         "timing": {"warmup_s": 0.5, "window_s": 1.0, "reps": 1},
         "points": {
@@ -147,7 +169,7 @@ def start(name: str, args: list[str], logs: Path, env: dict[str, str] | None = N
     return Proc(name, popen, log)
 
 
-def stop(procs: list[Proc], timeout: float = 12) -> None:
+def stop(procs: list[Proc], timeout: float = 8) -> None:
     """SIGTERM each (inferline serve stops its tritonserver), then SIGKILL what is left,
     descendants included: tritonserver runs in a session of its own, and with GPU tensors one
     python stub may not unload (tritonserver then waits out its 30 s exit timeout)."""
