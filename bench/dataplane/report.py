@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""Tables (markdown) and plots (PNG) from data-plane runs (run.py's dataplane.json).
+
+    python bench/dataplane/report.py FULL.json [--batch512 B512.json] [--out bench/results]
+        [--tag nvidia-h200]
+
+FULL is a `--profile full` run; B512, optionally, a `--profile batch512` run (batch 512 with
+longer windows and more clients, with its own plain-PyTorch ceiling). Targets are judged within
+one run each. Writes OUT/dataplane_TAG.md and OUT/dataplane_TAG_{batch,load}.png; numpy and
+matplotlib only, so it runs where the JSON is (not on the GPU machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+LABELS = {
+    "all-gpu": "Inferline, all GPU",
+    "models-gpu": "Inferline, pre/post CPU + models GPU",
+    "all-cpu": "Inferline, all CPU",
+    "all-gpu-plain": "Inferline, all GPU, levers off",
+    "monolith": "(b) one Python process + HTTP",
+    "chain": "(c) server per model + HTTP router",
+}
+SERVED = list(LABELS)
+Res = dict[str, Any]
+
+
+def fmt(v: float | None, digits: int = 0) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:,.{digits}f}"
+
+
+def points(res: Res, name: str) -> list[dict[str, Any]]:
+    return res["systems"].get(name, {}).get("points", [])
+
+
+def point(res: Res, name: str, batch: int, conc: int) -> dict[str, Any] | None:
+    return next(
+        (p for p in points(res, name) if p["batch"] == batch and p["concurrency"] == conc), None
+    )
+
+
+def best(res: Res, name: str, batch: int | None = None) -> dict[str, Any] | None:
+    ps = [p for p in points(res, name) if (batch is None or p["batch"] == batch)]
+    ps = [p for p in ps if p.get("samples_per_s")]
+    return max(ps, key=lambda p: p["samples_per_s"]) if ps else None
+
+
+def plain(res: Res, variant: str, batch: int) -> dict[str, Any] | None:
+    for name in ("plain-torch", "plain-torch-compile"):
+        extra = res["systems"].get(name, {}).get("extra", {})
+        for m in extra.get("variants", {}).get(variant, []):
+            if m["batch"] == batch:
+                return m
+    return None
+
+
+def tput(p: dict[str, Any] | None) -> float | None:
+    return p["samples_per_s"] if p else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def met(r: float | None, threshold: float) -> str:
+    return "-" if r is None else ("**yes**" if r >= threshold else "**no**")
+
+
+def where(p: dict[str, Any] | None) -> str:
+    return f"batch {p['batch']} x {p['concurrency']} clients" if p else "-"
+
+
+# ---- markdown --------------------------------------------------------------------------------
+
+
+def seed_table(runs: list[tuple[str, Res]]) -> list[str]:
+    full = runs[0][1]
+    rows = [
+        "| pipeline | p50, batch 1 (ms) | p50, batch 512, one client (ms) "
+        "| best throughput at batch 512 (samples/s) | where |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in SERVED:
+        if name not in full["systems"]:
+            continue
+        b1, b512 = point(full, name, 1, 1), point(full, name, 512, 1)
+        cands = [(best(r, name, 512), label) for label, r in runs]
+        top, label = max(cands, key=lambda c: tput(c[0]) or 0)
+        if name == "all-cpu":  # BERT-large in FP32 on CPU: batch 512 takes minutes
+            top, label = best(full, name), runs[0][0]
+        rows.append(
+            f"| {LABELS[name]} | {fmt(b1['p50_ms'] if b1 else None, 2)} "
+            f"| {fmt(b512['p50_ms'] if b512 else None, 0)} | {fmt(tput(top))} "
+            f"| {where(top)}, {label} |"
+        )
+    for label, r in runs:
+        for variant in ("eager", "torchscript", "compile"):
+            a1, a512 = plain(r, variant, 1), plain(r, variant, 512)
+            if a512:
+                rows.append(
+                    f"| (a) encoder alone, {variant} FP16 | "
+                    f"{fmt(a1['median_ms'] if a1 else None, 2)} | {fmt(a512['median_ms'], 0)} "
+                    f"| {fmt(a512['samples_per_s'])} | {label} |"
+                )
+    return rows
+
+
+def targets(runs: list[tuple[str, Res]]) -> list[str]:
+    full = runs[0][1]
+    rows = ["| target | run | measured | met |", "| --- | --- | --- | --- |"]
+    for label, r in runs:
+        g = best(r, "all-gpu", 512)
+        for variant in ("eager", "compile"):
+            a = plain(r, variant, 512)
+            q = ratio(tput(g), tput(a))
+            rows.append(
+                f"| all-GPU at batch 512 >= 90% of (a) {variant} | {label} | {fmt(tput(g))} "
+                f"({where(g)}) vs {fmt(tput(a))} = {fmt(100 * q if q else None, 1)}% "
+                f"| {met(q, 0.9)} |"
+            )
+    g, cpu = best(full, "all-gpu", 512), best(full, "all-cpu")
+    q = ratio(tput(g), tput(cpu))
+    rows.append(
+        f"| all-GPU >= 30x all-CPU | {runs[0][0]} | {fmt(tput(g))} vs {fmt(tput(cpu), 1)} "
+        f"({where(cpu)}) = {fmt(q)}x | {met(q, 30)} |"
+    )
+    for label, r in runs:
+        for base in ("monolith", "chain"):
+            for p in points(r, "all-gpu"):
+                b = point(r, base, p["batch"], p["concurrency"])
+                if p["concurrency"] == 1 or not b:
+                    continue
+                q = ratio(tput(p), tput(b))
+                rows.append(
+                    f"| >= 2x {LABELS[base]}, {where(p)} | {label} | {fmt(tput(p))} vs "
+                    f"{fmt(tput(b))} = {fmt(q, 2)}x | {met(q, 2)} |"
+                )
+    b1 = point(full, "all-gpu", 1, 1)
+    v = b1["p50_ms"] if b1 else None
+    ok = "-" if v is None else ("**yes**" if v < 10 else "**no**")
+    rows.append(
+        f"| all-GPU batch-1 p50 < 10 ms end to end | {runs[0][0]} | {fmt(v, 2)} ms | {ok} |"
+    )
+    return rows
+
+
+def levers(full: Res) -> list[str]:
+    rows = [
+        "| point | levers off: samples/s, p50 ms | levers on: samples/s, p50 ms | encoder step "
+        "(compute per request, off -> on) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for p in points(full, "all-gpu-plain"):
+        on = point(full, "all-gpu", p["batch"], p["concurrency"])
+        if not on:
+            continue
+        enc_off = (p.get("steps") or {}).get("all-gpu-plain-encoder", {})
+        enc_on = (on.get("steps") or {}).get("all-gpu-encoder", {})
+        rows.append(
+            f"| {where(p)} | {fmt(tput(p))}, {fmt(p['p50_ms'], 2)} | {fmt(tput(on))}, "
+            f"{fmt(on['p50_ms'], 2)} | {fmt(enc_off.get('compute_infer_us', 0) / 1e3, 2)} -> "
+            f"{fmt(enc_on.get('compute_infer_us', 0) / 1e3, 2)} ms |"
+        )
+    return rows
+
+
+def plain_table(label: str, res: Res) -> list[str]:
+    lines = [
+        f"{label}:",
+        "",
+        "| variant | batch | ms per batch | samples/s | TFLOP/s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in ("plain-torch", "plain-torch-compile"):
+        s = res["systems"].get(name, {})
+        for variant, ms in s.get("extra", {}).get("variants", {}).items():
+            for m in ms:
+                lines.append(
+                    f"| {variant} | {m['batch']} | {fmt(m['median_ms'], 2)} "
+                    f"| {fmt(m['samples_per_s'])} | {fmt(m.get('tflops'))} |"
+                )
+        if s.get("extra", {}).get("compile_wall_s"):
+            lines.append(f"\ntorch.compile took {s['extra']['compile_wall_s']:.0f} s.")
+        if s.get("error"):
+            lines.append(f"\n{name} error: `{s['error'].strip().splitlines()[-1][:300]}`")
+    pc = res["systems"].get("plain-torch", {}).get("extra", {}).get("preprocess_cpu")
+    if pc:
+        lines += [
+            "",
+            f"Python pre-processing on one core ({pc['passages']} passages, "
+            f"{pc['mean_words']:.0f} words on average): tokenizing {pc['tokenize_ms']:.2f} ms and "
+            f"the 207 features {pc['features_ms']:.2f} ms per passage.",
+        ]
+    return lines
+
+
+def system_tables(label: str, res: Res) -> list[str]:
+    lines: list[str] = []
+    for name in SERVED:
+        s = res["systems"].get(name)
+        if not s:
+            continue
+        extra = s.get("extra", {})
+        lines += ["", f"### {LABELS[name]} ({label})", ""]
+        if extra.get("command"):
+            lines += [f"`{extra['command']}`", ""]
+        chk = s.get("check") or {}
+        if chk:
+            lines.append(
+                f"Ready in {fmt(s.get('ready_s'), 1)} s; warm-up "
+                f"{fmt(extra.get('warmup_s'), 1)} s; "
+                f"scores of {len(chk['scores'])} passages against the FP32 CPU reference: max "
+                f"relative error {chk['max_rel_err']:.1e} ({'ok' if chk.get('ok') else 'NOT OK'})."
+            )
+        if extra.get("graph_capture_failures"):
+            lines.append(f"CUDA graph capture failed: `{extra['graph_capture_failures'][0]}`")
+        if s.get("error"):
+            lines.append(f"\nError: `{s['error'].strip().splitlines()[-1][:300]}`")
+        lines += [
+            "",
+            "| batch | clients | samples/s (min-max of reps) | p50 ms | p95 ms | GPU util % |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for p in s.get("points", []):
+            lo, hi = p.get("samples_per_s_range") or [None, None]
+            gpu = (p.get("gpu") or {}).get("gpu_util_mean")
+            lines.append(
+                f"| {p['batch']} | {p['concurrency']} | {fmt(tput(p))} ({fmt(lo)}-{fmt(hi)}) "
+                f"| {fmt(p['p50_ms'], 2)} | {fmt(p['p95_ms'], 2)} | {fmt(gpu)} |"
+            )
+        if extra.get("points_skipped"):
+            lines.append(f"\nNot measured (time): {extra['points_skipped']}")
+    return lines
+
+
+def step_tables(label: str, res: Res) -> list[str]:
+    lines: list[str] = []
+    for name in ("all-gpu", "models-gpu", "all-cpu", "all-gpu-plain"):
+        for p in points(res, name):
+            steps = p.get("steps")
+            if not steps:
+                continue
+            lines += [
+                "",
+                f"**{LABELS[name]}, {where(p)}** ({label}; end to end p50 "
+                f"{fmt(p['p50_ms'], 2)} ms, {fmt(tput(p))} samples/s):",
+                "",
+                "| model | requests | mean batch | request ms | queue ms | compute in ms "
+                "| compute infer ms | compute out ms |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            ]
+            for model, d in sorted(steps.items()):
+                lines.append(
+                    f"| {model} | {fmt(d['requests'])} | {fmt(d['mean_batch'], 1)} "
+                    + " ".join(
+                        f"| {fmt(d[k] / 1e3, 2)}"
+                        for k in (
+                            "request_us",
+                            "queue_us",
+                            "compute_input_us",
+                            "compute_infer_us",
+                            "compute_output_us",
+                        )
+                    )
+                    + " |"
+                )
+    return lines
+
+
+def markdown(runs: list[tuple[str, Res]], plots: list[str]) -> str:
+    full = runs[0][1]
+    env, art = full["environment"], full["artifacts"]
+    lines = [
+        "# Data plane: Inferline's three layouts against three baselines (H200)",
+        "",
+        f"GPU: {env.get('nvidia_smi') or env.get('gpu') or 'none'}. CPU: {env.get('cpu_model')}, "
+        f"{env.get('cpu_count')} cores; kernel {env.get('kernel')}. Python {env['python']}, "
+        f"torch {env['torch']} (CUDA {env.get('torch_cuda')}), numpy {env['numpy']} (the "
+        f"stub's), xgboost {env.get('xgboost')}, tokenizers {env.get('tokenizers')}; "
+        "tritonserver 2.51.0 from nvidia-pytriton 0.7.0 (python backend only).",
+        "",
+        f"Pipeline: encoder `{art['shape']}` ({fmt(art['encoder']['parameters'])} parameters, "
+        f"{art['seq']} tokens, FP16 on GPU, FP32 on CPU), a forest of {art['forest']['trees']} "
+        f"trees (depth 16, {art['forest']['nodes']:,} nodes) on {art['forest']['features']} "
+        "features, python pre/post-processing (bench/dataplane/pipeline/).",
+        "",
+    ]
+    for label, r in runs:
+        lines.append(
+            f"- {label}: {r['started']}, {fmt(r.get('elapsed_s'))} s: `{r['command']}`"
+            + (f" (skipped for time: {', '.join(r['skipped'])})" if r.get("skipped") else "")
+        )
+    lines += [
+        "",
+        "## The seed's table, on this machine",
+        "",
+        *seed_table(runs),
+        "",
+        "## Targets",
+        "",
+        *targets(runs),
+        "",
+        "## What the levers are worth (all GPU: instances, dynamic batching, CUDA graphs off/on)",
+        "",
+        *levers(full),
+        "",
+        "## (a) The encoder alone in plain PyTorch",
+        "",
+    ]
+    for label, r in runs:
+        lines += [*plain_table(label, r), ""]
+    lines += [
+        "## Every point",
+        "",
+        "Closed-loop clients (loadgen.py); each request carries `batch` passages; samples/s, p50 "
+        "and p95 are medians over the repetitions (windows of 1.2 s in the full run, 4 s in the "
+        "batch-512 run: at batch 512 one completion more or less in a window moves samples/s by "
+        "512 / window).",
+    ]
+    for label, r in runs:
+        lines += system_tables(label, r)
+    lines += [
+        "",
+        "## Where the time goes (Triton's per-model counters over each point)",
+        "",
+        "Per request of each model: the time in its queue and in compute (input, infer, "
+        "output); mean batch = inferences per execution (the dynamic batcher's work).",
+    ]
+    for label, r in runs:
+        lines += step_tables(label, r)
+    lines += ["", *[f"![{p}]({p})" for p in plots]]
+    return "\n".join(lines) + "\n"
+
+
+# ---- plots -----------------------------------------------------------------------------------
+
+
+def plot(runs: list[tuple[str, Res]], out: Path, tag: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    full = runs[0][1]
+    names = []
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+    for name in SERVED:
+        ps = sorted(
+            (p for p in points(full, name) if p["concurrency"] == 1 and p["p50_ms"]),
+            key=lambda p: p["batch"],
+        )
+        if ps:
+            xs = [p["batch"] for p in ps]
+            ax1.plot(xs, [p["samples_per_s"] for p in ps], "o-", label=LABELS[name])
+            ax2.plot(xs, [p["p50_ms"] for p in ps], "o-", label=LABELS[name])
+    for variant, style in (("eager", "k--"), ("torchscript", "k:"), ("cuda-graph", "kx")):
+        ms = sorted(
+            full["systems"]
+            .get("plain-torch", {})
+            .get("extra", {})
+            .get("variants", {})
+            .get(variant, []),
+            key=lambda m: m["batch"],
+        )
+        if ms:
+            label = f"(a) encoder alone, {variant}"
+            xs = [m["batch"] for m in ms]
+            ax1.plot(xs, [m["samples_per_s"] for m in ms], style, label=label)
+            ax2.plot(xs, [m["median_ms"] for m in ms], style, label=label)
+    for ax, title, unit in (
+        (ax1, "throughput, one client", "samples/s"),
+        (ax2, "p50 latency, one client (red: 10 ms)", "ms"),
+    ):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch (passages per request)")
+        ax.set_ylabel(unit)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    ax2.axhline(10, color="r", lw=0.8, ls="--")
+    ax1.legend(fontsize=7)
+    fig.tight_layout()
+    f = f"dataplane_{tag}_batch.png"
+    fig.savefig(out / f, dpi=110)
+    plt.close(fig)
+    names.append(f)
+
+    loads = []
+    for label, r in runs:
+        for p in points(r, "all-gpu"):
+            if p["concurrency"] > 1:
+                loads.append((label, r, p["batch"], p["concurrency"]))
+    systems = [n for n in SERVED if n != "all-cpu" and any(n in r["systems"] for _, r in runs)]
+    fig, ax = plt.subplots(figsize=(14, 5))
+    width = 0.8 / len(systems)
+    for i, name in enumerate(systems):
+        vals = [tput(point(r, name, b, c)) or 0 for _, r, b, c in loads]
+        ax.bar(np.arange(len(loads)) + i * width, vals, width, label=LABELS[name])
+    ceil = [tput(plain(r, "eager", 512)) for _, r, _, _ in loads]
+    for j, (c, (_, _, b, _)) in enumerate(zip(ceil, loads, strict=True)):
+        if b == 512 and c:
+            ax.hlines(c, j - 0.05, j + 0.8, colors="k", linestyles="--", lw=0.8)
+    ax.set_xticks(np.arange(len(loads)) + width * (len(systems) - 1) / 2)
+    ax.set_xticklabels([f"batch {b}\n{c} clients\n{label}" for label, _, b, c in loads], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("samples/s")
+    ax.set_title("throughput under concurrent load (dashed: (a) eager at batch 512)")
+    ax.legend(fontsize=7)
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    f = f"dataplane_{tag}_load.png"
+    fig.savefig(out / f, dpi=110)
+    plt.close(fig)
+    names.append(f)
+    return names
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("results", type=Path, help="a --profile full run's dataplane.json")
+    p.add_argument("--batch512", type=Path, help="a --profile batch512 run's dataplane.json")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "results")
+    p.add_argument("--tag", default="nvidia-h200")
+    args = p.parse_args()
+    runs = [("full run", json.loads(args.results.read_text()))]
+    if args.batch512:
+        runs.append(("batch-512 run", json.loads(args.batch512.read_text())))
+    args.out.mkdir(parents=True, exist_ok=True)
+    plots = plot(runs, args.out, args.tag)
+    (args.out / f"dataplane_{args.tag}.md").write_text(markdown(runs, plots))
+    print(f"wrote {args.out / f'dataplane_{args.tag}.md'} and {', '.join(plots)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
