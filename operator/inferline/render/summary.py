@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from ..api.common import TensorSpec
 from ..api.validate import ResolvedPipeline
@@ -33,7 +34,8 @@ class PipelineSummary:
 @dataclass
 class RenderSummary:
     pipelines: list[PipelineSummary]
-    artifacts: list[dict[str, str | None]]  # not fetched: path in the repository, source, sha256
+    # Not fetched: path in the repository, source, sha256, credentials_secret, storage.
+    artifacts: list[dict[str, Any]]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -75,7 +77,16 @@ def render_summary(
                     StepSummary(m.step, m.name, rs.spec.format.value, m.served_as, m.device)
                 )
         pipelines.append(ps)
-    artifacts = [{"path": f.path, "source": f.source, "sha256": f.sha256} for f in unfetched]
+    artifacts = [
+        {
+            "path": f.path,
+            "source": f.source,
+            "sha256": f.sha256,
+            "credentials_secret": f.credentials_secret,
+            "storage": f.storage.model_dump(mode="json", exclude_none=True) if f.storage else None,
+        }
+        for f in unfetched
+    ]
     return RenderSummary(pipelines, artifacts)
 
 

@@ -16,7 +16,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from ..api.common import Device, TensorSpec
-from ..api.model import Accelerator, ModelFormat, ModelSpec, TreeModelType
+from ..api.model import Accelerator, ModelFormat, ModelSpec, StorageOptions, TreeModelType
 from ..api.validate import ResolvedPipeline, ResolvedStep
 from .artifacts import resolve_uri
 
@@ -61,6 +61,7 @@ class RepoFile:
     source: str | None = None
     sha256: str | None = None
     credentials_secret: str | None = None
+    storage: StorageOptions | None = None
 
 
 @dataclass
@@ -243,6 +244,7 @@ def _artifact(path: str, spec: ModelSpec, base: object) -> RepoFile:
         source=resolve_uri(spec.storage_uri, base),
         sha256=spec.sha256,
         credentials_secret=spec.credentials_secret,
+        storage=spec.storage,
     )
 
 
@@ -272,6 +274,7 @@ def _python_files(name: str, spec: ModelSpec, base: object) -> list[RepoFile]:
                 source=resolve_uri(spec.storage_uri, base),
                 sha256=spec.sha256,
                 credentials_secret=spec.credentials_secret,
+                storage=spec.storage,
             )
         )
     return files
