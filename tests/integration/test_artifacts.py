@@ -226,6 +226,21 @@ def test_s3_failures_are_one_line_and_leave_nothing(
     assert not list((cache / "blobs" / "sha256").iterdir())  # nothing unverified was cached
 
 
+def test_ambient_credentials_count_locally_only(
+    s3: MotoS3, s3_proxy: Proxy, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`inferline serve` uses the AWS_* environment; a pod uses only the Model's Secret."""
+    secret = workdir / "secrets" / "s3-reader"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", (secret / "AWS_ACCESS_KEY_ID").read_text())
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", (secret / "AWS_SECRET_ACCESS_KEY").read_text())
+    art = s3_artifact(s3_proxy, "models/tok/vocab.txt", tmp_path / "v", secret=None)
+    local = FetchOptions(CredentialSource(tmp_path, ambient=True))
+    fetch_all([art], local)
+    assert (tmp_path / "v").read_bytes() == b"a\nb\n"
+    with pytest.raises(FetchError, match="access denied to anonymous requests"):
+        fetch_all([art], FetchOptions(CredentialSource(tmp_path, ambient=False)))
+
+
 def test_s3_prefix_is_a_directory(s3_proxy: Proxy, workdir: Path, tmp_path: Path) -> None:
     dest = tmp_path / "tok"
     stats = fetch_all([s3_artifact(s3_proxy, "models/tok", dest)], options(workdir))

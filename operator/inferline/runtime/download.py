@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("inferline.runtime")
 
 Progress = Callable[[str, int, int | None], None]  # (uri, bytes so far, total or None)
-CHUNK = 4 << 20
+CHUNK = 1 << 20  # what a cut can lose: obstore buffers up to this much
 
 
 class Cancelled(Exception):
@@ -47,7 +47,7 @@ class Retry:
 class Downloaded:
     sha256: str
     size: int
-    fetched: int  # bytes that came over the network this time (the rest was a resumed partial)
+    fetched: int  # bytes that came over the network this time (not those of a resumed partial)
 
 
 def download(
@@ -68,14 +68,17 @@ def download(
     partial.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     done = _rehash(partial, digest, size)
-    resumed = done
-    if resumed:
-        log.info("resuming %s at %.1f MB", loc.uri, resumed / 1e6)
+    received = 0  # bytes over the network this time
+    if done:
+        log.info("resuming %s at %.1f MB", loc.uri, done / 1e6)
     use_range = True
     failures = 0
     while True:
+        if done and not use_range:  # no ranges here: every attempt starts from zero
+            digest, done = hashlib.sha256(), 0
+            partial.write_bytes(b"")
         opts: GetOptions = {}
-        if done and use_range:
+        if done:
             opts["range"] = {"offset": done}
         if etag:
             opts["if_match"] = etag
@@ -88,6 +91,7 @@ def download(
                     out.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
+                    received += len(chunk)
                     if progress:
                         progress(loc.uri, done, size)
             break
@@ -97,8 +101,9 @@ def download(
             # No ranges here, or the object changed since we looked: start over.
             why = "the server ignores ranges" if isinstance(e, NotSupportedError) else "it changed"
             log.warning("%s: restarting the download (%s)", loc.uri, why)
-            use_range = not isinstance(e, NotSupportedError)
-            if isinstance(e, PreconditionError):
+            if isinstance(e, NotSupportedError):
+                use_range = False
+            else:
                 etag = None
             digest, done = hashlib.sha256(), 0
             partial.write_bytes(b"")
@@ -126,7 +131,7 @@ def download(
     if size is not None and done != size:
         partial.unlink(missing_ok=True)
         raise FetchError(f"{loc.uri}: size mismatch: got {done} bytes, the store says {size}")
-    return Downloaded(digest.hexdigest(), done, done - resumed)
+    return Downloaded(digest.hexdigest(), done, received)
 
 
 def _rehash(partial: Path, digest: Any, size: int | None) -> int:
