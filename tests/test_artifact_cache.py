@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from inferline.api.model import StorageOptions
+from inferline.errors import UserError
 from inferline.render import mounts
 from inferline.runtime.cache import ArtifactCache, materialize, parse_size
 from inferline.runtime.credentials import CredentialSource
@@ -38,15 +39,22 @@ def blob(cache: ArtifactCache, name: str, size: int, age_s: float) -> None:
 
 
 def test_eviction_drops_least_recently_used_first_and_spares_this_runs(tmp_path: Path) -> None:
-    cache = ArtifactCache(tmp_path, max_bytes=2500)
-    blob(cache, "a" * 64, 1000, age_s=300)  # oldest, but this run uses it
-    blob(cache, "b" * 64, 1000, age_s=200)
-    blob(cache, "c" * 64, 1000, age_s=100)
-    blob(cache, "d" * 64, 1000, age_s=0)
+    cache = ArtifactCache(tmp_path, max_bytes=3000)
+    blob(cache, "a" * 64, 1000, age_s=4000)  # oldest, but this run uses it
+    blob(cache, "b" * 64, 1000, age_s=3000)
+    blob(cache, "c" * 64, 1000, age_s=2000)
+    blob(cache, "d" * 64, 1000, age_s=1000)
+    blob(cache, "e" * 64, 1000, age_s=60)  # just inserted (by another replica, perhaps)
     assert cache.lookup("c" * 64) is not None  # a hit makes c the most recent
     cache.evict(keep={"a" * 64})
     left = sorted(p.name[0] for p in (tmp_path / "blobs" / "sha256").iterdir())
-    assert left == ["a", "c"]  # b and d went, oldest first; a is in use
+    assert left == ["a", "c", "e"]  # b and d went, oldest first; a is in use, c and e recent
+
+
+def test_an_unwritable_cache_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match=r"^artifact cache .*/file/cache: Not a directory$"):
+        ArtifactCache(tmp_path / "file" / "cache")
 
 
 def test_no_cap_keeps_everything(tmp_path: Path) -> None:

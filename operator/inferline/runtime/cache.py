@@ -12,9 +12,10 @@ the second waits, then finds the blob. Blobs enter by rename after their sha256 
 a reader never sees a partial blob. flock() works across pods on one node and, on NFSv4, across
 nodes (a ReadWriteMany claim).
 
-Eviction: when a size cap is set, blobs not used by the current run go oldest-first (a hit
-refreshes a blob's mtime) until the cache fits. Removing the whole directory is always safe:
-repositories hold hard links or copies, never references into the cache.
+Eviction: when a size cap is set, blobs not used by the current run, nor in the last ten
+minutes, go oldest-first (a hit refreshes a blob's mtime) until the cache fits. Removing the
+whole directory is always safe: repositories hold hard links or copies, never references into
+the cache.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import UserError
 
 log = logging.getLogger("inferline.runtime")
 
@@ -68,10 +72,16 @@ def ref_key(uri: str, validator: str) -> str:
 class ArtifactCache:
     root: Path
     max_bytes: int | None = None
+    # Blobs touched this recently are never evicted: another replica sharing the cache may be
+    # about to link the blob it just inserted.
+    min_age_s: float = 600.0
 
     def __post_init__(self) -> None:
-        for d in ("blobs/sha256", "refs", "partial", "locks"):
-            (self.root / d).mkdir(parents=True, exist_ok=True)
+        try:
+            for d in ("blobs/sha256", "refs", "partial", "locks"):
+                (self.root / d).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"artifact cache {self.root}: {e.strerror or e}") from None
 
     def blob(self, sha256: str) -> Path:
         return self.root / "blobs" / "sha256" / sha256
@@ -133,10 +143,11 @@ class ArtifactCache:
                     st = b.stat()
                     blobs.append((st.st_mtime, st.st_size, b))
             total = sum(size for _, size, _ in blobs)
-            for _, size, b in sorted(blobs):
+            recent = time.time() - self.min_age_s
+            for mtime, size, b in sorted(blobs):
                 if total <= self.max_bytes:
                     break
-                if b.name in keep:
+                if b.name in keep or mtime > recent:
                     continue
                 b.unlink(missing_ok=True)
                 total -= size
