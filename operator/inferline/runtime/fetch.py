@@ -12,6 +12,7 @@ when there is one (see cache.py), keyed by sha256, or by URI + ETag when no sha2
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -132,7 +133,7 @@ def fetch(
     """Copy `uri` to `dest` (a file), or its contents into `dest` (a directory) if it is one."""
     opts = options or FetchOptions()
     if progress is not None:
-        opts.progress = progress
+        opts = dataclasses.replace(opts, progress=progress)
     return fetch_all([Artifact(uri, dest, sha256)], opts)
 
 

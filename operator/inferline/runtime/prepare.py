@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -45,7 +46,7 @@ def prepare_repository(
         shutil.copytree(src, staging, dirs_exist_ok=True)
         opts = options or local_options()
         if progress is not None:
-            opts.progress = progress
+            opts = dataclasses.replace(opts, progress=progress)
         artifacts = [artifact(a, staging) for a in summary.get("artifacts", [])]
         stats = fetch_all(artifacts, opts)
         if artifacts:

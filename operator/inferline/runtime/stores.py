@@ -219,7 +219,12 @@ def explain(e: BaseException, loc: Location) -> FetchError:
             "InvalidToken": "the session token is invalid",
             "ExpiredToken": "the session token has expired",
         }.get(code or "", "the credentials may not read this object")
-        return FetchError(f"{uri}: access denied: {reason} (credentialsSecret {secret!r}){suffix}")
+        hint = ""
+        if code == "AccessDenied" and uri.startswith("s3://"):
+            hint = "; without s3:ListBucket, S3 also answers this for a missing key"
+        return FetchError(
+            f"{uri}: access denied: {reason} (credentialsSecret {secret!r}){suffix}{hint}"
+        )
     if isinstance(e, BaseError | OSError | ConnectionError | TimeoutError):
         text = str(e)
         retries = _RETRIES.search(text)
