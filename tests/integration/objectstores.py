@@ -153,22 +153,21 @@ def fake_gcs_binary() -> Path:
             "GOFLAGS": "-mod=readonly -buildvcs=false",
         }
         tmp = out.with_suffix(".tmp")
-        subprocess.run(
-            [
-                "go",
-                "build",
-                "-trimpath",
-                "-ldflags=-s -w",
-                "-o",
-                str(tmp),
-                "github.com/fsouza/fake-gcs-server",
-            ],
-            cwd=FAKE_GCS_MODULE,
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=1200,
-        )
+        cmd = ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp)]
+        try:
+            subprocess.run(
+                [*cmd, "github.com/fsouza/fake-gcs-server"],
+                cwd=FAKE_GCS_MODULE,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=1200,
+            )
+        except FileNotFoundError:
+            raise RuntimeError("the GCS tests build fake-gcs-server with Go >= 1.26") from None
+        except subprocess.CalledProcessError as e:
+            raise RuntimeError(f"building fake-gcs-server failed:\n{e.stderr}") from None
         tmp.replace(out)
     return out
 
