@@ -10,7 +10,7 @@ import pytest
 from inferline.api.load import load_text
 from inferline.api.resolve import ResolvedPipeline
 from inferline.compile import check_loaded, render_manifest
-from inferline.render import contract, kube
+from inferline.render import kube, mounts
 from inferline.render.manifest import MANIFEST_FILE, RenderManifest
 
 from ..conftest import EXAMPLES
@@ -128,7 +128,7 @@ def test_deployment_runs_the_runtime_on_the_placement_it_was_given() -> None:
     pod = spec["template"]["spec"]
     (ctr,) = pod["containers"]
     assert ctr["image"] == "ghcr.io/inferline/runtime-gpu:0.1.0"  # the triton ClusterBackend
-    assert f"--rendered={contract.RENDERED_DIR}" in ctr["args"]
+    assert f"--rendered={mounts.RENDERED_DIR}" in ctr["args"]
     assert "--address=0.0.0.0" in ctr["args"]
     assert ctr["resources"]["limits"] == {"nvidia.com/mig-1g.10gb": "1"}
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
@@ -164,32 +164,34 @@ def test_pods_pass_the_restricted_pod_security_standard() -> None:
 def test_writable_places_are_volumes_and_shm_is_memory_backed() -> None:
     c, _ = children(settings=kube.RuntimeSettings(shm_size="1Gi"))
     pod = by_kind(c)["Deployment"]["spec"]["template"]["spec"]
-    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    by_path = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes[mounts["/dev/shm"]["name"]]["emptyDir"] == {
+    assert volumes[by_path["/dev/shm"]["name"]]["emptyDir"] == {
         "medium": "Memory",
         "sizeLimit": "1Gi",
     }
-    assert "emptyDir" in volumes[mounts[contract.REPOSITORY_DIR]["name"]]
-    assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
-    rendered = volumes[mounts[contract.RENDERED_DIR]["name"]]
+    assert "emptyDir" in volumes[by_path[mounts.REPOSITORY_DIR]["name"]]
+    assert "emptyDir" in volumes[by_path["/tmp"]["name"]]
+    cache = volumes[by_path[mounts.CACHE_DIR]["name"]]
+    assert "emptyDir" in cache  # no artifactCache claim: at least survives container restarts
+    rendered = volumes[by_path[mounts.RENDERED_DIR]["name"]]
     assert rendered["configMap"]["name"] == c.config_map["metadata"]["name"]
-    assert mounts[contract.RENDERED_DIR]["readOnly"] is True
+    assert by_path[mounts.RENDERED_DIR]["readOnly"] is True
 
 
 def test_credentials_and_code_are_mounted_never_inlined() -> None:
     c, _ = children()
     pod = by_kind(c)["Deployment"]["spec"]["template"]["spec"]
     ctr = pod["containers"][0]
-    mounts = {m["mountPath"]: m for m in ctr["volumeMounts"]}
+    by_path = {m["mountPath"]: m for m in ctr["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    secret = volumes[mounts[f"{contract.SECRETS_ROOT}/bucket-reader"]["name"]]
+    secret = volumes[by_path[mounts.secret_mount_path("bucket-reader")]["name"]]
     assert secret["secret"]["secretName"] == "bucket-reader"
-    code = volumes[mounts[f"{contract.CONFIGMAP_ROOT}/scorer-code"]["name"]]
+    code = volumes[by_path[f"{mounts.CONFIGMAP_ROOT}/scorer-code"]["name"]]
     assert code["configMap"] == {"name": "scorer-code"}
     env = {e["name"]: e["value"] for e in ctr["env"]}
-    assert env[contract.SECRETS_ROOT_ENV] == contract.SECRETS_ROOT
-    assert env[contract.CONFIGMAP_ROOT_ENV] == contract.CONFIGMAP_ROOT
+    assert env[mounts.SECRETS_ROOT_ENV] == mounts.SECRETS_ROOT
+    assert env[mounts.CONFIGMAP_ROOT_ENV] == mounts.CONFIGMAP_ROOT
     assert "bucket-reader" not in str(env.values())  # a name to mount, not a value in env
     assert not [e for e in ctr["env"] if "valueFrom" in e]
 

@@ -104,6 +104,49 @@ class VersionPolicy(ApiModel):
         return self
 
 
+class AddressingStyle(StrEnum):
+    PATH = "path"  # https://endpoint/bucket/key: MinIO, Ceph and most S3-compatible stores
+    VIRTUAL = "virtual"  # https://bucket.endpoint/key
+
+
+class StorageOptions(ApiModel):
+    """How to reach the object store of `storageUri` (S3- or GCS-compatible endpoints).
+
+    Without it, s3:// goes to AWS (region us-east-1 unless the credentials Secret names one)
+    and gs:// to Google Cloud Storage. The Secret's AWS_ENDPOINT_URL and AWS_REGION keys count
+    too; these fields win over them.
+    """
+
+    model_config = cel_rules(
+        (
+            "!has(self.addressingStyle) || has(self.endpoint)",
+            "addressingStyle applies to a custom endpoint",
+        ),
+    )
+
+    endpoint: (
+        Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s/]+(/\S*)?$")] | None
+    ) = Field(
+        default=None,
+        description="Endpoint URL of an S3-compatible store (MinIO, Ceph, R2, ...) or a "
+        "GCS base URL, e.g. http://minio.storage:9000.",
+    )
+    region: Annotated[str, Field(max_length=64, pattern=r"^[a-z0-9-]+$")] | None = Field(
+        default=None, description="S3 region, e.g. eu-west-1."
+    )
+    addressing_style: AddressingStyle | None = Field(
+        default=None,
+        description="S3 request style: path (bucket in the path) or virtual (bucket in the "
+        "host name). Default: path for a custom endpoint.",
+    )
+
+    @model_validator(mode="after")
+    def _style_needs_endpoint(self) -> StorageOptions:
+        if self.addressing_style is not None and self.endpoint is None:
+            raise ValueError("addressingStyle applies to a custom endpoint")
+        return self
+
+
 class PythonCode(ApiModel):
     """Where a python model's code comes from: a ConfigMap key, or a file next to the manifest."""
 
@@ -138,6 +181,11 @@ class ModelSpec(ApiModel):
             "!has(self.dynamicBatching) || self.maxBatchSize > 0",
             "dynamicBatching needs maxBatchSize > 0",
         ),
+        (
+            "!has(self.storage) || (has(self.storageUri) && "
+            "(self.storageUri.startsWith('s3://') || self.storageUri.startsWith('gs://')))",
+            "storage applies to s3:// and gs:// storageUri",
+        ),
     )
 
     storage_uri: Annotated[str, Field(max_length=4096, pattern=STORAGE_URI_PATTERN)] | None = Field(
@@ -161,7 +209,14 @@ class ModelSpec(ApiModel):
     version_policy: VersionPolicy | None = None
     credentials_secret: DnsSubdomain | None = Field(
         default=None,
-        description="A Secret holding credentials for storageUri (never put secrets in specs).",
+        description="A Secret holding credentials for storageUri (never put secrets in specs): "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (optional AWS_SESSION_TOKEN, "
+        "AWS_ENDPOINT_URL, AWS_REGION) for s3://, service-account.json for gs://, "
+        "header.<Name> keys sent as HTTP headers for http(s)://. Without one, requests are "
+        "anonymous.",
+    )
+    storage: StorageOptions | None = Field(
+        default=None, description="Endpoint, region and addressing style for storageUri."
     )
 
     @model_validator(mode="after")
@@ -175,6 +230,8 @@ class ModelSpec(ApiModel):
                 raise ValueError("a python model needs `python` (its code) or storageUri")
         elif self.storage_uri is None:
             raise ValueError(f"a {self.format.value} model needs storageUri")
+        if self.storage is not None and not (self.storage_uri or "").startswith(("s3:", "gs:")):
+            raise ValueError("storage applies to s3:// and gs:// storageUri")
         if self.python is not None and self.format is not ModelFormat.PYTHON:
             raise ValueError(f"`python` applies to format python only, not {self.format.value}")
         if self.dynamic_batching is not None and self.max_batch_size == 0:

@@ -18,7 +18,7 @@ from ..api import names
 from ..api.backend import BackendSpec
 from ..api.common import API_VERSION
 from ..api.pipeline import InferencePipeline
-from . import contract
+from . import mounts
 from .manifest import MANIFEST_FILE, RenderManifest
 
 Obj = dict[str, Any]
@@ -45,6 +45,7 @@ class RuntimeSettings:
     shm_size: str = "256Mi"  # /dev/shm for the python backend's tensors between processes
     scratch_size: str = "1Gi"  # /tmp: HOME, caches
     repository_size: str | None = None  # /models emptyDir limit (None: node's ephemeral storage)
+    cache_size: str = "50Gi"  # the artifact-cache emptyDir, when the pipeline names no claim
     termination_grace_seconds: int = 60
     drain_seconds: int = 5  # keep serving after removal from endpoints (preStop sleep)
     exit_timeout_seconds: int = 30  # tritonserver's own unload timeout on SIGTERM
@@ -105,7 +106,7 @@ def not_servable_in_cluster(manifest: RenderManifest) -> list[str]:
         {
             f.source
             for f in manifest.artifacts
-            if f.source and urlsplit(f.source).scheme not in contract.CLUSTER_SCHEMES
+            if f.source and urlsplit(f.source).scheme not in mounts.CLUSTER_SCHEMES
         }
     )
 
@@ -168,10 +169,10 @@ def render_deployment(
         {"name": "scratch", "emptyDir": {"sizeLimit": s.scratch_size}},
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": s.shm_size}},
     ]
-    mounts: list[Obj] = [
-        {"name": "rendered", "mountPath": contract.RENDERED_DIR, "readOnly": True},
-        {"name": "models", "mountPath": contract.REPOSITORY_DIR},
-        {"name": "scratch", "mountPath": contract.SCRATCH_DIR},
+    volume_mounts: list[Obj] = [
+        {"name": "rendered", "mountPath": mounts.RENDERED_DIR, "readOnly": True},
+        {"name": "models", "mountPath": mounts.REPOSITORY_DIR},
+        {"name": "scratch", "mountPath": mounts.SCRATCH_DIR},
         {"name": "shm", "mountPath": "/dev/shm"},
     ]
     env: list[Obj] = [{"name": e.name, "value": e.value} for e in backend.env]
@@ -179,31 +180,47 @@ def render_deployment(
         volumes.append(
             {"name": f"pvc-{i}", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
         )
-        mounts.append(
-            {"name": f"pvc-{i}", "mountPath": f"{contract.PVC_ROOT}/{claim}", "readOnly": True}
+        volume_mounts.append(
+            {"name": f"pvc-{i}", "mountPath": f"{mounts.PVC_ROOT}/{claim}", "readOnly": True}
         )
     for i, cm in enumerate(config_maps):
         volumes.append({"name": f"cm-{i}", "configMap": {"name": cm}})
-        mounts.append(
-            {"name": f"cm-{i}", "mountPath": f"{contract.CONFIGMAP_ROOT}/{cm}", "readOnly": True}
+        volume_mounts.append(
+            {"name": f"cm-{i}", "mountPath": f"{mounts.CONFIGMAP_ROOT}/{cm}", "readOnly": True}
         )
-    for i, secret in enumerate(secrets):
+    for secret in secrets:
         volumes.append(
-            {"name": f"secret-{i}", "secret": {"secretName": secret, "defaultMode": 0o440}}
-        )
-        mounts.append(
             {
-                "name": f"secret-{i}",
-                "mountPath": f"{contract.SECRETS_ROOT}/{secret}",
+                "name": mounts.secret_volume_name(secret),
+                "secret": {"secretName": secret, "defaultMode": 0o440},
+            }
+        )
+        volume_mounts.append(
+            {
+                "name": mounts.secret_volume_name(secret),
+                "mountPath": mounts.secret_mount_path(secret),
                 "readOnly": True,
             }
         )
+    # The artifact cache: the pipeline's claim, shared by its replicas (and their restarts), or
+    # an emptyDir that at least survives container restarts.
+    cache = pipe.spec.artifact_cache
+    if cache is not None:
+        volumes.append(
+            {"name": "artifact-cache", "persistentVolumeClaim": {"claimName": cache.claim_name}}
+        )
+    else:
+        volumes.append({"name": "artifact-cache", "emptyDir": {"sizeLimit": s.cache_size}})
+    volume_mounts.append({"name": "artifact-cache", "mountPath": mounts.CACHE_DIR})
+    env.append({"name": mounts.CACHE_DIR_ENV, "value": mounts.CACHE_DIR})
+    if cache is not None and cache.max_size:
+        env.append({"name": mounts.CACHE_MAX_BYTES_ENV, "value": cache.max_size})
     if claims:
-        env.append({"name": contract.PVC_ROOT_ENV, "value": contract.PVC_ROOT})
+        env.append({"name": mounts.PVC_ROOT_ENV, "value": mounts.PVC_ROOT})
     if config_maps:
-        env.append({"name": contract.CONFIGMAP_ROOT_ENV, "value": contract.CONFIGMAP_ROOT})
+        env.append({"name": mounts.CONFIGMAP_ROOT_ENV, "value": mounts.CONFIGMAP_ROOT})
     if secrets:
-        env.append({"name": contract.SECRETS_ROOT_ENV, "value": contract.SECRETS_ROOT})
+        env.append({"name": mounts.SECRETS_ROOT_ENV, "value": mounts.SECRETS_ROOT})
 
     resources: Obj = {}
     if backend.resources is not None:
@@ -217,23 +234,23 @@ def render_deployment(
         "imagePullPolicy": s.image_pull_policy,
         # The images' entrypoint is `python -m inferline.runtime`.
         "args": [
-            f"--rendered={contract.RENDERED_DIR}",
-            f"--repository={contract.REPOSITORY_DIR}",
+            f"--rendered={mounts.RENDERED_DIR}",
+            f"--repository={mounts.REPOSITORY_DIR}",
             "--address=0.0.0.0",
-            f"--http-port={contract.HTTP_PORT}",
-            f"--grpc-port={contract.GRPC_PORT}",
-            f"--metrics-port={contract.METRICS_PORT}",
+            f"--http-port={mounts.HTTP_PORT}",
+            f"--grpc-port={mounts.GRPC_PORT}",
+            f"--metrics-port={mounts.METRICS_PORT}",
             f"--exit-timeout={s.exit_timeout_seconds}",
             *(f"--server-arg={a}" for a in backend.args),
         ],
         "ports": [
-            {"name": "http", "containerPort": contract.HTTP_PORT, "protocol": "TCP"},
-            {"name": "grpc", "containerPort": contract.GRPC_PORT, "protocol": "TCP"},
-            {"name": "metrics", "containerPort": contract.METRICS_PORT, "protocol": "TCP"},
+            {"name": "http", "containerPort": mounts.HTTP_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": mounts.GRPC_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": mounts.METRICS_PORT, "protocol": "TCP"},
         ],
         "env": env,
         "resources": resources,
-        "volumeMounts": mounts,
+        "volumeMounts": volume_mounts,
         # Artifacts download and models load before tritonserver listens: the startup probe
         # allows for that; liveness then catches a hung server, readiness a not-yet-loaded one.
         "startupProbe": _probe("/v2/health/live", 10, max(1, s.startup_timeout_seconds // 10)),
@@ -327,9 +344,9 @@ def render_service(pipe: InferencePipeline) -> Obj:
             "type": "ClusterIP",
             "selector": selector(name),
             "ports": [
-                {"name": "http", "port": contract.HTTP_PORT, "targetPort": "http"},
-                {"name": "grpc", "port": contract.GRPC_PORT, "targetPort": "grpc"},
-                {"name": "metrics", "port": contract.METRICS_PORT, "targetPort": "metrics"},
+                {"name": "http", "port": mounts.HTTP_PORT, "targetPort": "http"},
+                {"name": "grpc", "port": mounts.GRPC_PORT, "targetPort": "grpc"},
+                {"name": "metrics", "port": mounts.METRICS_PORT, "targetPort": "metrics"},
             ],
         },
     }
@@ -394,7 +411,7 @@ def endpoints(pipe: InferencePipeline, served_name: str) -> dict[str, str]:
     """In-cluster addresses clients use (the Service's DNS name)."""
     host = f"{names.service(pipe.metadata.name)}.{pipe.metadata.namespace or 'default'}.svc"
     return {
-        "http": f"http://{host}:{contract.HTTP_PORT}/v2/models/{served_name}/infer",
-        "grpc": f"{host}:{contract.GRPC_PORT}",
-        "metrics": f"http://{host}:{contract.METRICS_PORT}/metrics",
+        "http": f"http://{host}:{mounts.HTTP_PORT}/v2/models/{served_name}/infer",
+        "grpc": f"{host}:{mounts.GRPC_PORT}",
+        "metrics": f"http://{host}:{mounts.METRICS_PORT}/metrics",
     }

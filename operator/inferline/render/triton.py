@@ -233,6 +233,7 @@ def _artifact(path: str, spec: ModelSpec, base: Path | None) -> RepoFile:
         source=resolve_uri(spec.storage_uri, base),
         sha256=spec.sha256,
         credentials_secret=spec.credentials_secret,
+        storage=spec.storage,
     )
 
 
@@ -262,6 +263,7 @@ def _python_files(name: str, spec: ModelSpec, base: Path | None) -> list[RepoFil
                 source=resolve_uri(spec.storage_uri, base),
                 sha256=spec.sha256,
                 credentials_secret=spec.credentials_secret,
+                storage=spec.storage,
             )
         )
     return files

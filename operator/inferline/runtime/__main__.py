@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..render import mounts
+from .fetch import pod_options
 from .launch import serve_until_stopped
 from .prepare import prepare_repository
 from .progress import LogProgress
@@ -60,6 +62,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--server-log", type=Path, help="write tritonserver's log here (default: inherit stdout)"
     )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help=f"the artifact cache (default ${mounts.CACHE_DIR_ENV}; none if unset)",
+    )
+    p.add_argument(
+        "--cache-max-size",
+        help=f"evict least recently used artifacts above this size, e.g. 50Gi "
+        f"(default ${mounts.CACHE_MAX_BYTES_ENV}; no cap if unset)",
+    )
+    p.add_argument("--parallel", type=int, default=4, help="files downloaded at once (default 4)")
+    p.add_argument(
+        "--ambient-credentials",
+        action="store_true",
+        help="also use the environment's cloud credentials (AWS_*, GOOGLE_APPLICATION_CREDENTIALS"
+        "); by default only the Secrets a Model names are used",
+    )
     return p.parse_args(argv)
 
 
@@ -71,7 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parse_args(argv)
     try:
-        manifest = prepare_repository(args.rendered, args.repository, LogProgress())
+        options = pod_options(
+            cache_dir=args.cache_dir,
+            cache_max=args.cache_max_size,
+            parallel=args.parallel,
+            ambient=args.ambient_credentials,
+        )
+        manifest = prepare_repository(args.rendered, args.repository, LogProgress(), options)
         names = ", ".join(p.served_name for p in manifest.pipelines)
         log.info("repository ready at %s (pipelines: %s)", args.repository, names)
         opts = ServerOptions(

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..render.manifest import RenderManifest
-from .fetch import Progress
+from .fetch import FetchOptions, Progress
 from .repository import read_manifest, write_repository
 
 
 def prepare_repository(
-    rendered: Path, repository: Path, progress: Progress | None = None
+    rendered: Path,
+    repository: Path,
+    progress: Progress | None = None,
+    options: FetchOptions | None = None,
 ) -> RenderManifest:
     """Assemble `repository` from `rendered` (a render.json, or a directory holding one).
 
@@ -18,5 +21,5 @@ def prepare_repository(
     artifact arrived and verified.
     """
     manifest = read_manifest(rendered)
-    write_repository(manifest, repository, fetch_artifacts=True, progress=progress)
+    write_repository(manifest, repository, fetch_artifacts=True, progress=progress, options=options)
     return manifest

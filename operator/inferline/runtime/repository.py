@@ -7,15 +7,18 @@ might load it.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import shutil
 import tempfile
 from pathlib import Path
 
 from ..errors import UserError
 from ..render.manifest import MANIFEST_FILE, RenderManifest, RepoFile
-from .fetch import Progress, fetch
+from .fetch import Artifact, FetchOptions, Progress, fetch_all, local_options
 
 MODEL_REPOSITORY = "model_repository"
+log = logging.getLogger("inferline.runtime")
 
 
 def write_repository(
@@ -24,29 +27,50 @@ def write_repository(
     *,
     fetch_artifacts: bool = True,
     progress: Progress | None = None,
+    options: FetchOptions | None = None,
 ) -> list[RepoFile]:
-    """Write every file of `manifest` under `root`; return the artifacts left unfetched."""
+    """Write every file of `manifest` under `root`; return the artifacts left unfetched.
+
+    `options` default to local use (`inferline serve`): ambient credentials and the local
+    artifact cache; the pod entrypoint passes its own.
+    """
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    unfetched: list[RepoFile] = []
     try:
         for f in manifest.files:
-            dest = staging / f.path
             if f.text is not None:
+                dest = staging / f.path
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_text(f.text)
-            elif fetch_artifacts:
-                assert f.source is not None
-                # A path ending in "/" is a directory: a directory source is copied into it, a
-                # single file lands in it under its own name.
-                fetch(f.source, dest, sha256=f.sha256, progress=progress, into=f.path.endswith("/"))
-            else:
-                unfetched.append(f)
+        if fetch_artifacts and manifest.artifacts:
+            opts = options or local_options()
+            if progress is not None:
+                opts = dataclasses.replace(opts, progress=progress)
+            stats = fetch_all([artifact(f, staging) for f in manifest.artifacts], opts)
+            log.info("artifacts: %s", stats.summary())
         _swap_in(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return unfetched
+    return [] if fetch_artifacts else manifest.artifacts
+
+
+def artifact(f: RepoFile, staging: Path) -> Artifact:
+    """A manifest's artifact, with its destination inside the staging repository.
+
+    A path ending in "/" is a directory: a directory source is copied into it, a single file
+    lands in it under its own name.
+    """
+    assert f.source is not None
+    extra = {"storage": f.storage} if f.storage is not None else {}
+    return Artifact(
+        uri=f.source,
+        dest=staging / f.path,
+        sha256=f.sha256,
+        credentials_secret=f.credentials_secret,
+        into_dir=f.path.endswith("/"),
+        **extra,
+    )
 
 
 def _swap_in(staging: Path, root: Path) -> None:
