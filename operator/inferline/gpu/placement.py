@@ -220,14 +220,15 @@ def product_matches(wanted: str, label: str | None) -> bool:
     """Whether a node's `nvidia.com/gpu.product` label is the product a placement asks for."""
     if label is None:
         return False
-    base = re.sub(r"-MIG-\S+$", "", label)
     w = wanted.lower()
-    if w in (label.lower(), base.lower()):
+    if w == label.lower():
         return True
     family = next((f for f in mig.GPU_FAMILIES if f.name.lower() == w), None)
     if family is not None:
         return mig.family_for_product(label) is family
-    return set(w.split("-")) <= set(base.lower().split("-"))
+    # Tokens: "L4" is NVIDIA-L4, not NVIDIA-L40S; "NVIDIA-A100-SXM4-40GB" is also its "single"
+    # MIG label NVIDIA-A100-SXM4-40GB-MIG-1g.5gb.
+    return set(w.split("-")) <= set(label.lower().split("-"))
 
 
 def memory_mib(quantity: str) -> float:
