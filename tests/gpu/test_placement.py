@@ -490,8 +490,12 @@ CATALOG: dict[str, tuple[int, dict[str, int]]] = {
     "NVIDIA-L4": (23034, {}),
 }
 PROFILES = sorted({p for _, profiles in CATALOG.values() for p in profiles} | {"4g.20gb"})
-MEMORIES = ["4Gi", "9Gi", "9800Mi", "10Gi", "19G", "20Gi", "30Gi", "45Gi", "79Gi", "100Gi"]
-PRODUCTS = [None, *CATALOG, "A100", "H100-80GB", "A100-40GB", "L4", "80GB", "NVIDIA-B200"]
+MEMORIES = ["4Gi", "9Gi", "10Gi", "19G", "20Gi", "30Gi", "45Gi", "79Gi", "100Gi"]
+# Between the A100's and the H100's size of one profile (1g.10gb, 2g.20gb): only one fits.
+BETWEEN = ["9800Mi", "19.6Gi"]
+# Names matching several labels ("NVIDIA" matches all) make placement render affinity `In`.
+SEVERAL = ["NVIDIA", "A100", "80GB"]
+PRODUCTS = [*CATALOG, *SEVERAL, "H100-80GB", "A100-40GB", "L4", "NVIDIA-B200"]
 
 
 @st.composite
@@ -541,8 +545,8 @@ def scenarios(draw: st.DrawFn) -> tuple[Inventory, Request]:
     gpu = GpuRequest(
         count=draw(st.sampled_from([1, 1, 1, 2, 4, 9])),
         mig_profile=draw(st.sampled_from(offered * 3 + PROFILES)) if kind == "profile" else None,
-        memory=draw(st.sampled_from(MEMORIES)) if kind == "memory" else None,
-        product=draw(st.sampled_from([None] * 6 + products * 2 + PRODUCTS)),
+        memory=draw(st.sampled_from(MEMORIES + BETWEEN * 3)) if kind == "memory" else None,
+        product=draw(st.sampled_from([None] * 8 + products * 2 + SEVERAL * 2 + PRODUCTS)),
     )
     selector = draw(st.sampled_from([{}, {}, {"zone": "a"}]))
     tolerations = draw(st.sampled_from([(), (), ({"key": "team", "operator": "Exists"},)]))

@@ -20,6 +20,7 @@ Messages count devices with an ASCII x (greppable, and what a terminal shows eve
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -66,6 +67,11 @@ class Offer:
     @property
     def is_mig(self) -> bool:
         return self.profile is not None
+
+    @property
+    def size(self) -> tuple[int, int, str]:
+        """Orders MIG profiles smallest first (memory, then compute slices)."""
+        return mig.profile_size_key(self.profile or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +136,11 @@ def node_gpus(node: Mapping[str, Any]) -> NodeGpus | None:
             for t in spec.get("taints") or []
             if t.get("effect") in _BLOCKING_EFFECTS
         ),
-        labels={sys.intern(k): sys.intern(v) for k, v in labels.items() if not _MIG_LABEL.match(k)},
+        labels={
+            sys.intern(k): sys.intern(v)
+            for k, v in labels.items()
+            if not (k.startswith(MIG_RESOURCE_PREFIX) and _MIG_LABEL.match(k))
+        },
         # A node without a Ready=True condition (just registered, or lost) takes no pods: the
         # node lifecycle controller taints it not-ready.
         ready=any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions),
@@ -214,8 +224,9 @@ class Inventory:
     def from_nodes(cls, nodes: Iterable[Mapping[str, Any]]) -> Inventory:
         return cls.of(v for v in map(node_gpus, nodes) if v is not None)
 
-    @property
+    @functools.cached_property
     def usable(self) -> tuple[NodeGpus, ...]:
+        """The nodes that take new pods: what placement counts."""
         return tuple(n for n in self.nodes if n.usable)
 
     def summary(self) -> str:
@@ -235,20 +246,19 @@ def describe(pairs: Iterable[tuple[NodeGpus, Offer]]) -> str:
     MIG slices are named by profile (`mig-1g.10gb`, the device plugin's resource name under the
     "mixed" strategy), whole GPUs by product.
     """
-    totals: dict[tuple[Any, ...], tuple[int, set[str]]] = {}
+    counts: dict[tuple[Any, ...], int] = {}
+    nodes: dict[tuple[Any, ...], set[str]] = {}
     for node, offer in pairs:
         if offer.profile is not None:
             single = offer.strategy is Strategy.SINGLE
-            key: tuple[Any, ...] = (0, mig.profile_size_key(offer.profile), single)
-            entry = (f"mig-{offer.profile}", " (single strategy)" if single else "")
+            key: tuple[Any, ...] = (0, offer.size, single, f"mig-{offer.profile}", single)
         else:
-            entry = (node.product or GPU_RESOURCE, "")
-            key = (1, entry)
-        count, nodes = totals.get((*key, entry), (0, set()))
-        totals[(*key, entry)] = (count + offer.count, nodes | {node.name})
+            key = (1, (), False, node.product or GPU_RESOURCE, False)
+        counts[key] = counts.get(key, 0) + offer.count
+        nodes.setdefault(key, set()).add(node.name)
     return ", ".join(
-        f"{key[-1][0]} x{count} on {_nodes(len(nodes))}{key[-1][1]}"
-        for key, (count, nodes) in sorted(totals.items())
+        f"{key[3]} x{count} on {_nodes(len(nodes[key]))}{' (single strategy)' if key[4] else ''}"
+        for key, count in sorted(counts.items())
     )
 
 

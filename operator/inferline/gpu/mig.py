@@ -8,6 +8,7 @@ short family name (`A100-80GB`).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -130,6 +131,7 @@ def profile_memory_gb(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+@functools.cache  # placement sorts thousands of offers of a handful of profiles
 def profile_size_key(name: str) -> tuple[int, int, str]:
     """Orders profiles smallest first: by memory, then compute slices; +me after its twin."""
     m = re.match(r"^(\d+)g\.(\d+)gb", name)

@@ -38,8 +38,9 @@ device requests in a new field of `Placed`, and `limits` empty; callers that swi
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -167,24 +168,9 @@ def place(request: Request, inventory: Inventory) -> Placed | Unplaceable:
             )
         where = f"nodes with GPU product {wanted} have"
     # 2. the device
-    if gpu.mig_profile:
-        unit = mig.resource_name(gpu.mig_profile)
-        kept = [p for p in pairs if p[1].profile == gpu.mig_profile]
-        missing = f"no node offers {unit}"
-    elif need_mib is not None:
-        unit = f"GPU or MIG slice with {gpu.memory}"
-        kept = [p for p in pairs if (p[1].memory_mib or 0) >= need_mib]
-        biggest = max(pairs, key=lambda p: p[1].memory_mib or 0)
-        missing = (
-            f"no MIG slice or GPU has {gpu.memory} ({need_mib:.0f} MiB) of memory; "
-            f"the largest is {_device(biggest)} ({biggest[1].memory_mib or 'unknown'} MiB)"
-        )
-    else:
-        unit = GPU_RESOURCE
-        kept = [p for p in pairs if not p[1].is_mig]
-        missing = f"no node offers whole GPUs ({GPU_RESOURCE})"
+    kept, unit = _devices(pairs, gpu, need_mib)
     if not kept:
-        return fail(f"{missing}; {where} {describe(pairs)}")
+        return fail(f"{_no_device(pairs, gpu, need_mib)}; {where} {describe(pairs)}")
     pairs = kept
     # 3. count: a pod's devices all come from one node
     kept = [p for p in pairs if p[1].count >= gpu.count]
@@ -204,8 +190,8 @@ def place(request: Request, inventory: Inventory) -> Placed | Unplaceable:
         )
     pairs = kept
     # 5. taints: the user's tolerations, and NVIDIA's, which placement adds where needed
-    tolerations = (*user_tolerations, _ADDABLE)
-    kept = [p for p in pairs if _tolerated(p[0].taints, tolerations)]
+    tolerated = _tolerance((*user_tolerations, _ADDABLE))
+    kept = [p for p in pairs if tolerated(p[0].taints)]
     if not kept:
         blocking = sorted({str(t) for n, _ in pairs for t in n.taints})
         return fail(
@@ -213,9 +199,10 @@ def place(request: Request, inventory: Inventory) -> Placed | Unplaceable:
             f"tolerate ({', '.join(blocking)}): {_node_names(pairs)}"
         )
     chosen, note = _choose(kept, gpu, need_mib)
-    return _placed(request, inventory, chosen, note)
+    return _placed(request, inventory, chosen, note, tolerated)
 
 
+@functools.lru_cache(maxsize=4096)  # called per node; a cluster has a handful of labels
 def product_matches(wanted: str, label: str | None) -> bool:
     """Whether a node's `nvidia.com/gpu.product` label is the product a placement asks for."""
     if label is None:
@@ -239,18 +226,36 @@ def memory_mib(quantity: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2) or ""]
 
 
+def _devices(pairs: list[Pair], gpu: GpuRequest, need_mib: float | None) -> tuple[list[Pair], str]:
+    """The pairs of the device kind asked for, and how messages name it."""
+    if gpu.mig_profile:
+        unit = mig.resource_name(gpu.mig_profile)
+        return [p for p in pairs if p[1].profile == gpu.mig_profile], unit
+    if need_mib is not None:
+        unit = f"GPU or MIG slice with {gpu.memory}"
+        return [p for p in pairs if (p[1].memory_mib or 0) >= need_mib], unit
+    return [p for p in pairs if not p[1].is_mig], GPU_RESOURCE
+
+
+def _no_device(pairs: list[Pair], gpu: GpuRequest, need_mib: float | None) -> str:
+    if gpu.mig_profile:
+        return f"no node offers {mig.resource_name(gpu.mig_profile)}"
+    if need_mib is not None:
+        node, offer = max(pairs, key=lambda p: (p[1].memory_mib or 0, p[0].name))
+        largest = f"mig-{offer.profile}" if offer.profile else f"a whole {node.product or 'GPU'}"
+        return (
+            f"no MIG slice or GPU has {gpu.memory} ({need_mib:.0f} MiB) of memory; the largest is "
+            f"{largest} ({offer.memory_mib or 'unknown'} MiB)"
+        )
+    return f"no node offers whole GPUs ({GPU_RESOURCE})"
+
+
 def _choose(pairs: list[Pair], gpu: GpuRequest, need_mib: float | None) -> tuple[list[Pair], str]:
     """The one device kind to render, from pairs that all could host the request."""
     migs = [p for p in pairs if p[1].is_mig]
     if migs:
         # The smallest profile; for the same profile its own resource ("mixed") before "single".
-        best = min(
-            migs,
-            key=lambda p: (
-                mig.profile_size_key(p[1].profile or ""),
-                p[1].strategy is Strategy.SINGLE,
-            ),
-        )[1]
+        best = min(migs, key=lambda p: (p[1].size, p[1].strategy is Strategy.SINGLE))[1]
         chosen = [p for p in migs if (p[1].profile, p[1].strategy) == (best.profile, best.strategy)]
         if need_mib is None:
             return chosen, ""
@@ -269,7 +274,13 @@ def _choose(pairs: list[Pair], gpu: GpuRequest, need_mib: float | None) -> tuple
     )
 
 
-def _placed(request: Request, inventory: Inventory, chosen: list[Pair], note: str) -> Placed:
+def _placed(
+    request: Request,
+    inventory: Inventory,
+    chosen: list[Pair],
+    note: str,
+    tolerated: Callable[[tuple[Taint, ...]], bool],
+) -> Placed:
     gpu = request.gpu
     offer = chosen[0][1]
     hosts = {n.name for n, _ in chosen}
@@ -285,7 +296,7 @@ def _placed(request: Request, inventory: Inventory, chosen: list[Pair], note: st
         or offer.strategy is Strategy.SINGLE
         or (
             gpu.memory is not None
-            and (not offer.is_mig or _admits_others(request, inventory, offer, hosts))
+            and (not offer.is_mig or _admits_others(request, inventory, offer, hosts, tolerated))
         )
     )
     if pin and products and all(n.product for n, _ in chosen):
@@ -334,15 +345,26 @@ def _placed(request: Request, inventory: Inventory, chosen: list[Pair], note: st
     )
 
 
-def _admits_others(request: Request, inventory: Inventory, offer: Offer, hosts: set[str]) -> bool:
+def _admits_others(
+    request: Request,
+    inventory: Inventory,
+    offer: Offer,
+    hosts: set[str],
+    tolerated: Callable[[tuple[Taint, ...]], bool],
+) -> bool:
     """Whether the resource name alone would also admit nodes that cannot host the request."""
     return any(
         n.name not in hosts
-        and _selects(request.node_selector, n)
-        and _tolerated(n.taints, (*request.tolerations, _ADDABLE))
         and any(o.resource == offer.resource and o.count >= request.gpu.count for o in n.offers)
+        and _selects(request.node_selector, n)
+        and tolerated(n.taints)
         for n in inventory.usable
     )
+
+
+def _tolerance(tolerations: tuple[Mapping[str, Any], ...]) -> Callable[[tuple[Taint, ...]], bool]:
+    """Whether tolerations cover a node's taints, memoized: nodes share a few taint sets."""
+    return functools.cache(lambda taints: _tolerated(taints, tolerations))
 
 
 def _selects(selector: Mapping[str, str], node: NodeGpus) -> bool:
@@ -363,11 +385,6 @@ def _tolerates(tol: Mapping[str, Any], taint: Taint) -> bool:
     if not tol.get("key"):
         return exists
     return tol["key"] == taint.key and (exists or (tol.get("value") or "") == taint.value)
-
-
-def _device(pair: Pair) -> str:
-    node, offer = pair
-    return f"mig-{offer.profile}" if offer.profile else f"a whole {node.product or 'GPU'}"
 
 
 def _labels(selector: Mapping[str, str]) -> str:
