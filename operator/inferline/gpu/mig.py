@@ -8,6 +8,7 @@ short family name (`A100-80GB`).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ class MigProfile:
     @property
     def resource_name(self) -> str:
         """The extended resource the device plugin exposes under the MIG "mixed" strategy."""
-        return f"nvidia.com/mig-{self.name}"
+        return resource_name(self.name)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,30 @@ def smallest_profile_for_memory(family: GpuFamily, memory_gb: float) -> MigProfi
     """The profile with the least memory (then fewest compute slices) that holds memory_gb."""
     fits = [p for p in family.profiles if p.memory_gb >= memory_gb and not p.name.endswith("+me")]
     return min(fits, key=lambda p: (p.memory_gb, p.compute_slices), default=None)
+
+
+def resource_name(profile: str) -> str:
+    """`nvidia.com/mig-<profile>`: the device plugin spells a profile's "+" as "." (resource
+    names allow no "+"), so the media-extension 1g.10gb+me is `nvidia.com/mig-1g.10gb.me`."""
+    return f"nvidia.com/mig-{profile.replace('+', '.')}"
+
+
+def profile_from_resource_suffix(suffix: str) -> str:
+    """The profile a `nvidia.com/mig-<suffix>` resource serves (the inverse of resource_name)."""
+    return re.sub(r"\.me$", "+me", suffix)
+
+
+def profile_memory_gb(name: str) -> int | None:
+    """The memory a profile's name states (NVIDIA names them in GB): 10 for 1g.10gb."""
+    m = re.match(r"^\d+g\.(\d+)gb", name)
+    return int(m.group(1)) if m else None
+
+
+@functools.cache  # placement sorts thousands of offers of a handful of profiles
+def profile_size_key(name: str) -> tuple[int, int, str]:
+    """Orders profiles smallest first: by memory, then compute slices; +me after its twin."""
+    m = re.match(r"^(\d+)g\.(\d+)gb", name)
+    return (int(m.group(2)), int(m.group(1)), name) if m else (10**6, 0, name)
 
 
 def _profile_sort_key(name: str) -> tuple[int, int, str]:
