@@ -8,6 +8,7 @@ apiserver, scheduler and controllers do with it.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from typing import Any
@@ -311,3 +312,114 @@ def test_kill_9_during_creates_and_edits_converges(
         60,
     )
     assert operator.healthy()
+
+
+def node_of(kubectl: Kubectl, namespace: str, name: str) -> set[str]:
+    """The nodes the pipeline's pods run on (leaving pods are no longer the pipeline's)."""
+    return {
+        p["spec"].get("nodeName")
+        for p in pods(kubectl, namespace, name)
+        if not p["metadata"].get("deletionTimestamp")
+    }
+
+
+@pytest.mark.parametrize(
+    ("gpu", "nodes_expected", "resource"),
+    [
+        ({"product": "NVIDIA-H100-80GB-HBM3", "count": 2}, {"gpu-h100-0"}, "nvidia.com/gpu"),
+        ({"product": "NVIDIA-L4"}, {"gpu-l4-0"}, "nvidia.com/gpu"),
+        # 9Gi fits a 1g.10gb slice; the product narrows A100 vs H100 nodes that both offer it.
+        (
+            {"memory": "9Gi", "product": "A100-80GB"},
+            {"mig-a100-80gb-0"},
+            "nvidia.com/mig-1g.10gb",
+        ),
+        # Single strategy: the slice is nvidia.com/gpu on a node whose product names the profile.
+        ({"migProfile": "1g.5gb"}, {"mig-a100-40gb-single-0"}, "nvidia.com/gpu"),
+    ],
+    ids=["h100-x2", "l4", "mig-by-memory", "mig-single"],
+)
+def test_gpu_pipelines_land_where_their_gpus_are(
+    operator: OperatorProcess,
+    kubectl: Kubectl,
+    namespace: str,
+    gpu: dict[str, Any],
+    nodes_expected: set[str],
+    resource: str,
+) -> None:
+    apply(
+        kubectl,
+        namespace,
+        code_config_map("g-code"),
+        pipeline("g", code="g-code", device="GPU", gpu=gpu),
+    )
+    p = wait_condition(kubectl, namespace, "g", "Ready")
+    assert node_of(kubectl, namespace, "g") == nodes_expected
+    assert p["status"]["gpuResource"]["resource"] == resource
+    d = get_json(kubectl, "deployment", "g", "-n", namespace)
+    limits = d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits[resource] == str(gpu.get("count", 1))
+    scheduled = condition(p, "Scheduled")
+    assert scheduled is not None and resource in scheduled["message"]
+
+
+@pytest.mark.parametrize(
+    ("gpu", "says"),
+    [
+        ({"migProfile": "7g.80gb"}, "no node offers nvidia.com/mig-7g.80gb; the cluster has"),
+        ({"product": "NVIDIA-B200"}, "no node has GPU product NVIDIA-B200; the cluster has"),
+        ({"product": "NVIDIA-H100-80GB-HBM3", "count": 9}, "a pod cannot span nodes"),
+    ],
+    ids=["mig-profile", "product", "count"],
+)
+def test_what_nobody_has_is_explained_before_the_scheduler_is_asked(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str, gpu: dict[str, Any], says: str
+) -> None:
+    apply(
+        kubectl,
+        namespace,
+        code_config_map("n-code"),
+        pipeline("n", code="n-code", device="GPU", gpu=gpu),
+    )
+    p = wait_condition(kubectl, namespace, "n", "Stalled", reason="NoCapacity")
+    scheduled = condition(p, "Scheduled")
+    assert scheduled is not None and scheduled["status"] == "False"
+    assert says in scheduled["message"], scheduled["message"]
+    assert children(kubectl, namespace, "n") == {}  # nothing for the scheduler to refuse
+
+
+def test_moving_a_pipeline_from_gpu_to_cpu_is_a_rolling_change(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str
+) -> None:
+    """One field moves the whole pipeline; the rollout never drops to zero ready replicas."""
+    on_gpu = pipeline(
+        "mv", code="mv-code", device="GPU", gpu={"product": "NVIDIA-H100-80GB-HBM3"}, replicas=2
+    )
+    apply(kubectl, namespace, code_config_map("mv-code"), on_gpu)
+    wait_condition(kubectl, namespace, "mv", "Ready")
+    assert node_of(kubectl, namespace, "mv") == {"gpu-h100-0"}
+
+    on_cpu = copy.deepcopy(on_gpu)
+    on_cpu["spec"]["placement"] = {"device": "CPU"}
+    on_cpu["spec"]["backend"] = {"name": "inferline-cpu"}
+    apply(kubectl, namespace, on_cpu)
+    lowest = 2
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        d = get_json(kubectl, "deployment", "mv", "-n", namespace)
+        lowest = min(lowest, int(d.get("status", {}).get("readyReplicas") or 0))
+        p = get(kubectl, namespace, "mv")
+        c = condition(p, "Ready")
+        if (
+            c
+            and c["status"] == "True"
+            and p["status"].get("observedGeneration") == p["metadata"]["generation"]
+        ):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"not Ready on CPU in time: {p.get('status')}")
+    assert lowest >= 1, "the move left no ready replica"
+    assert node_of(kubectl, namespace, "mv") <= {"cpu-0", "cpu-1"}
+    limits = d["spec"]["template"]["spec"]["containers"][0]["resources"].get("limits", {})
+    assert not [k for k in limits if k.startswith("nvidia.com/")]

@@ -21,11 +21,12 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client import start_http_server
 
 from ..api import names
+from ..gpu.inventory import node_gpus
 from ..render.kube import RuntimeSettings
 from . import handlers
 from .kube import Kube, api_error
 from .metrics import Metrics
-from .placement import node_gpus, place_pipeline
+from .placement import place_pipeline
 from .queue import WorkQueue, run_workers
 from .reconcile import Reconciler
 from .state import DELETED, ClusterState, Key, key_of

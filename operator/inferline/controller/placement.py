@@ -1,20 +1,20 @@
-"""Adapt the GPU placement decision (gpu/) to the pod spec and status the operator renders.
-
-INTERIM: whole GPUs by product only, until gpu.inventory/gpu.placement land.
-"""
+"""Adapt the GPU placement decision (gpu/placement.py, pure) to what the operator renders:
+the pod's limits, node selection and tolerations, and the status it reports."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from ..api.common import Device
 from ..api.pipeline import InferencePipeline
 from ..api.status import GpuResourceStatus, Reason
+from ..gpu import placement as gpu
+from ..gpu.inventory import Inventory
 from ..render.kube import PodPlacement
 from .reconcile import PlacementOutcome
 from .state import ClusterState
 
-GPU = "nvidia.com/gpu"
 # CPU pipelines prefer nodes without GPUs (required would strand them on GPU-only clusters).
 AVOID_GPU_NODES: dict[str, Any] = {
     "nodeAffinity": {
@@ -32,34 +32,48 @@ AVOID_GPU_NODES: dict[str, Any] = {
 }
 
 
-def node_gpus(node: dict[str, Any]) -> dict[str, Any] | None:
-    alloc = (node.get("status") or {}).get("allocatable") or {}
-    gpus = {k: v for k, v in alloc.items() if k.startswith("nvidia.com/")}
-    if not gpus:
-        return None
-    return {"allocatable": gpus, "labels": (node.get("metadata") or {}).get("labels") or {}}
+def request_of(pipe: InferencePipeline) -> gpu.Request:
+    """The placement request of a pipeline: one pod serves every step, so it needs a GPU when
+    any step runs on one."""
+    p = pipe.spec.placement
+    on_gpu = p.device is Device.GPU or any(s.device is Device.GPU for s in pipe.spec.steps)
+    g = p.gpu
+    return gpu.Request(
+        device=gpu.Device.GPU if on_gpu else gpu.Device.CPU,
+        gpu=gpu.GpuRequest(g.count, g.mig_profile, g.memory, g.product) if g else gpu.GpuRequest(),
+        node_selector=dict(p.node_selector),
+        tolerations=tuple(t.to_wire() for t in p.tolerations),
+    )
 
 
 def place_pipeline(pipe: InferencePipeline, state: ClusterState) -> PlacementOutcome:
-    p = pipe.spec.placement
-    tolerations = [t.to_wire() for t in p.tolerations]
-    on_gpu = p.device is Device.GPU or any(s.device is Device.GPU for s in pipe.spec.steps)
-    if not on_gpu:
-        return PlacementOutcome(
-            Reason.PLACED,
-            "CPU only",
-            PodPlacement(
-                node_selector=p.node_selector, tolerations=tolerations, affinity=AVOID_GPU_NODES
-            ),
+    request = request_of(pipe)
+    result = gpu.place(request, Inventory.of(state.nodes.values()))
+    if isinstance(result, gpu.Unplaceable):
+        return PlacementOutcome(Reason.NO_CAPACITY, result.reason, PodPlacement())
+    on_gpu = request.device is gpu.Device.GPU
+    affinity = dict(result.affinity) if result.affinity else None
+    if not on_gpu and affinity is None:
+        affinity = AVOID_GPU_NODES
+    status = GpuResourceStatus(**asdict(result.gpu)) if result.gpu else None
+    if on_gpu and status is not None:
+        message = f"{status.count} x {status.resource}" + (
+            f" ({status.product})" if status.product else ""
         )
-    count = p.gpu.count if p.gpu else 1
-    selector = dict(p.node_selector)
-    if p.gpu and p.gpu.product:
-        selector["nvidia.com/gpu.product"] = p.gpu.product
-    tolerations.append({"key": GPU, "operator": "Exists", "effect": "NoSchedule"})
+        if result.nodes:
+            message += f" on {len(result.nodes)} candidate node{'s' * (len(result.nodes) != 1)}"
+        if result.note:
+            message += f"; {result.note}"
+    else:
+        message = "CPU only"
     return PlacementOutcome(
         Reason.PLACED,
-        f"{count} x {GPU}",
-        PodPlacement({GPU: str(count)}, selector, tolerations),
-        GpuResourceStatus(resource=GPU, count=count),
+        message,
+        PodPlacement(
+            limits=dict(result.limits),
+            node_selector=dict(result.node_selector),
+            tolerations=[dict(t) for t in result.tolerations],
+            affinity=affinity,
+        ),
+        status,
     )
