@@ -38,8 +38,10 @@ def register(registry: kopf.OperatorRegistry, ctl: Controller) -> None:
     def on(
         group: str, version: str, plural: str, update: Callable[[str | None, dict[str, Any]], Any]
     ) -> None:
+        # async: kopf runs sync handlers in threads, and the state must only change on the
+        # event loop, where reconcile reads it.
         @kopf.on.event(group, version, plural, registry=registry)  # type: ignore[arg-type]
-        def _event(event: dict[str, Any], body: kopf.Body, **_: Any) -> None:
+        async def _event(event: dict[str, Any], body: kopf.Body, **_: Any) -> None:
             ctl.enqueue(update(event.get("type"), dict(body)))
 
     @kopf.on.login(registry=registry)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,10 @@ class Controller:
     async def start(self) -> None:
         """Fill the state from one listing (so the first reconciles see every dependency and
         every child), then start the workers and the periodic resync."""
+        # API calls run in threads; enough of them for every worker's concurrent applies.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=max(8, self.opts.workers * 4))
+        )
         await asyncio.to_thread(self._prefill)
         self._tasks = [
             asyncio.create_task(run_workers(self.queue, self._work, self.opts.workers)),

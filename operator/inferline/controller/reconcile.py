@@ -172,27 +172,33 @@ class Reconciler:
     async def _apply(
         self, key: Key, pipe: InferencePipeline, children: render.Children, *, force: bool
     ) -> None:
+        """Apply the children that changed since our last apply, or that someone else changed
+        (their fingerprint moved), or all of them on a forced resync. The ConfigMap goes first:
+        the Deployment's pods mount it."""
         desired = _digest(children.all)
         observed = self.state.children.get(key, {})
-        last = self._applied.get(key)
-        if (
-            not force
-            and last is not None
-            and last[0] == desired
-            and all(
-                (ref := observed.get((o["kind"], o["metadata"]["name"]))) is not None
-                and ref.fingerprint == last[1].get((o["kind"], o["metadata"]["name"]))
-                for o in children.all
-            )
-        ):
-            return  # everything is as we last applied it, and nobody changed it since
-        fingerprints: dict[tuple[str, str], str] = {}
-        for obj in children.all:
-            applied = await self.blocking(
-                lambda obj=obj: self.kube.apply(obj, names.MANAGER)  # type: ignore[misc]
-            )
+        last_digest, last = self._applied.get(key, ("", {}))
+        same = not force and last_digest == desired
+
+        def unchanged(o: Obj) -> bool:
+            k = (o["kind"], o["metadata"]["name"])
+            ref = observed.get(k)
+            return same and ref is not None and ref.fingerprint == last.get(k)
+
+        todo = [o for o in children.all if not unchanged(o)]
+        if not todo:
+            return
+        fingerprints = dict(last) if same else {}
+
+        async def one(obj: Obj) -> None:
+            applied = await self.blocking(lambda: self.kube.apply(obj, names.MANAGER))
             self.metrics.applied(obj["kind"])
             fingerprints[(obj["kind"], obj["metadata"]["name"])] = fingerprint(applied)
+
+        first = [o for o in todo if o is children.config_map]
+        for obj in first:
+            await one(obj)
+        await asyncio.gather(*(one(o) for o in todo if o is not children.config_map))
         self._applied[key] = (desired, fingerprints)
 
     async def _prune(self, key: Key, pipe: InferencePipeline, children: render.Children) -> None:
