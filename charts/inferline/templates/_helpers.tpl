@@ -75,6 +75,9 @@ which runs the operator with this ServiceAccount's token.
   blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement admission plugin allows only
   to those who may update the owner's finalizers.
 - Events: one per condition transition (POST).
+Not granted until the operator does it (add the rule with the feature, and a pipeline using it
+to e2e/test_chart.py): HPA/ScaledObject children and the scale subresource (autoscaling),
+ResourceSlice and DeviceClass reads (DRA; cluster-scoped, in inferline.clusterRules).
 */}}
 {{- define "inferline.namespacedRules" -}}
 - apiGroups: [inferline.dev]
