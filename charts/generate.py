@@ -92,7 +92,12 @@ def gitops_doc(current: str, lua: str) -> str:
 
 def expected(root: Path = REPO) -> dict[str, str]:
     """Repository-relative path -> content of every generated file."""
-    files = {f"{CHART}/crds/{name}": dump_yaml(chart_crd(crd)) for name, crd in all_crds().items()}
+    # Each CRD file starts a YAML document: `helm show crds` concatenates the files as they are,
+    # and `helm show crds | kubectl apply -f -` (the documented upgrade) must see four documents.
+    files = {
+        f"{CHART}/crds/{name}": "---\n" + dump_yaml(chart_crd(crd))
+        for name, crd in all_crds().items()
+    }
     files[BACKENDS_FILE] = BACKENDS_HEADER + dump_yaml(builtin_backends())
     files[GITOPS_DOC] = gitops_doc((root / GITOPS_DOC).read_text(), (root / HEALTH_LUA).read_text())
     return files

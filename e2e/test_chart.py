@@ -280,7 +280,8 @@ def test_install_creates_the_crds_the_backends_and_an_admitted_operator_pod(
 
     backends = {b["metadata"]["name"]: b for b in get_json(kubectl, "clusterbackends")["items"]}
     assert {"triton", "inferline-cpu"} <= set(backends)
-    assert backends["inferline-cpu"]["spec"]["image"] == "ghcr.io/inferline/runtime-cpu:0.1.0"
+    images = yaml.safe_load((CHART / "values.yaml").read_text())["builtinBackends"]["images"]
+    assert {n: backends[n]["spec"]["image"] for n in images} == images
 
     # The operator's pod was admitted by the namespace's `restricted` Pod Security admission
     # (the apiserver decides; kwok then reports it running) and the Deployment is available.
@@ -402,6 +403,8 @@ def test_upgrade_rolls_what_changed_and_nothing_else(
     crds = helm.ok("show", "crds", str(CHART))
     proc = kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=crds)
     assert proc.returncode == 0, proc.stderr
+    applied = sorted(line.split()[0].split("/", 1)[1] for line in proc.stdout.splitlines())
+    assert applied == CRD_NAMES, proc.stdout
 
     # Unchanged values: not a single object changes.
     before = snapshot(kubectl, release, user_namespace)

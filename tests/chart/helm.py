@@ -67,7 +67,13 @@ def values_file(scenario: str) -> Path:
 
 
 def render(*args: str, scenario: str = "default", crds: bool = False) -> Rendered:
-    """`helm template` of the chart with a ci/ scenario and extra args, parsed."""
+    """`helm template` of the chart with a ci/ scenario and extra args, parsed (each distinct
+    rendering runs helm once per session; callers must not modify the documents)."""
+    return Rendered(list(_render(args, scenario, crds)))
+
+
+@cache
+def _render(args: tuple[str, ...], scenario: str, crds: bool) -> tuple[Obj, ...]:
     out = helm(
         "template",
         RELEASE,
@@ -79,7 +85,7 @@ def render(*args: str, scenario: str = "default", crds: bool = False) -> Rendere
         *(["--include-crds"] if crds else []),
         *args,
     ).stdout
-    return Rendered([d for d in yaml.safe_load_all(out) if d])
+    return tuple(d for d in yaml.safe_load_all(out) if d)
 
 
 def generator() -> ModuleType:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import tarfile
+from pathlib import Path
+
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
 from inferline.api.crd import all_crds
 
+from ..conftest import REPO
 from .helm import CHART, NAMESPACE, RELEASE, SCENARIOS, Obj, helm, render, values_file
 
 # Kinds kubernetes-validate cannot know: ours (checked against our CRD schemas) and the
@@ -269,3 +274,34 @@ def test_crds_come_from_crds_dir_and_can_be_skipped() -> None:
     )
     assert render().of("CustomResourceDefinition") == []  # helm template omits crds/ by default
     assert render("--skip-crds", crds=False).of("CustomResourceDefinition") == []
+
+
+def test_the_deployment_matches_the_operator_image() -> None:
+    """Ports, user and entrypoint as runtime-images/operator/Dockerfile builds them."""
+    dockerfile = (REPO / "runtime-images" / "operator" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["inferline", "operator"]' in dockerfile  # so the chart sets only args
+    assert "USER 1000:1000" in dockerfile
+    exposed = {
+        int(p)
+        for line in dockerfile.splitlines()
+        if line.startswith("EXPOSE")
+        for p in line.split()[1:]
+    }
+    deploy = render().one("Deployment")
+    c = _container(deploy)
+    assert {p["containerPort"] for p in c["ports"]} == exposed
+    pod = deploy["spec"]["template"]["spec"]["securityContext"]
+    assert (pod["runAsUser"], pod["runAsGroup"]) == (1000, 1000)
+
+
+def test_the_packaged_chart_carries_its_crds_schema_and_health_check(tmp_path: Path) -> None:
+    helm("package", str(CHART), "--destination", str(tmp_path))
+    (package,) = tmp_path.glob("inferline-*.tgz")
+    with tarfile.open(package) as tar:
+        names = set(tar.getnames())
+    for f in ("values.schema.json", "files/argocd-health-inferencepipeline.lua", "README.md"):
+        assert f"inferline/{f}" in names, f
+    shown = [d for d in yaml.safe_load_all(helm("show", "crds", str(package)).stdout) if d]
+    assert sorted(d["metadata"]["name"] for d in shown) == sorted(
+        c["metadata"]["name"] for c in all_crds().values()
+    )
