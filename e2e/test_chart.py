@@ -284,7 +284,7 @@ def test_install_creates_the_crds_the_backends_and_an_admitted_operator_pod(
     assert {n: backends[n]["spec"]["image"] for n in images} == images
 
     # The operator's pod was admitted by the namespace's `restricted` Pod Security admission
-    # (the apiserver decides; kwok then reports it running) and the Deployment is available.
+    # (the apiserver decides; kwok then reports it running).
     ns = get_json(kubectl, "namespace", release.namespace)
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     deploy = get_json(kubectl, "deployment", release.fullname, "-n", release.namespace)
@@ -302,6 +302,14 @@ def test_install_creates_the_crds_the_backends_and_an_admitted_operator_pod(
     proc = kubectl("apply", "-n", release.namespace, "-f", "-", input=json.dumps(root))
     assert proc.returncode != 0
     assert 'violates PodSecurity "restricted:latest"' in proc.stderr, proc.stderr
+
+    # A misspelt value fails the install, naming it, before anything is created.
+    typo = release.helm(
+        "install", "typo", str(CHART), "-n", release.namespace, "--set", "operator.worker=8"
+    )
+    assert typo.returncode != 0
+    assert "at '/operator': additional properties 'worker' not allowed" in typo.stderr
+    assert release.helm("status", "typo", "-n", release.namespace).returncode != 0
 
 
 def test_the_notes_and_docs_say_what_this_module_does(release: Release) -> None:
