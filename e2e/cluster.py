@@ -314,6 +314,10 @@ class Cluster:
             f"--tls-private-key-file={c['apiserver'].key}",
             f"--client-ca-file={c['ca'].cert}",
             "--authorization-mode=Node,RBAC",
+            # As OpenShift and other hardened clusters run it: setting blockOwnerDeletion on an
+            # owner reference needs `update` of the owner's finalizers, so RBAC that forgets it
+            # fails here and not only there.
+            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
             f"--service-account-issuer={SA_ISSUER}",
             f"--service-account-key-file={c['sa'].cert}",
             f"--service-account-signing-key-file={c['sa'].key}",

@@ -50,7 +50,7 @@ def register(registry: kopf.OperatorRegistry, ctl: Controller) -> None:
 
     @kopf.on.startup(registry=registry)
     async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure(settings)
+        configure(settings, namespaced=bool(ctl.opts.namespaces))
         await ctl.start()
 
     @kopf.on.cleanup(registry=registry)
@@ -68,7 +68,7 @@ def register(registry: kopf.OperatorRegistry, ctl: Controller) -> None:
         on(group, version, plural, state.on_child)
 
 
-def configure(settings: kopf.OperatorSettings) -> None:
+def configure(settings: kopf.OperatorSettings, *, namespaced: bool = False) -> None:
     selector = names.LABEL_PIPELINE
     for group, version, plural in [*CHILD_RESOURCES, ("", "v1", "pods")]:
         settings.watching.label_selectors[group, version, plural] = selector
@@ -84,3 +84,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    # Watching named namespaces only (the chart's namespaced mode): kopf would otherwise list
+    # Namespaces and watch CRDs cluster-wide, which namespaced RBAC does not grant (it retries
+    # for about a minute before falling back). Without scanning it takes the namespaces as given
+    # and the kinds the API serves at start.
+    settings.scanning.disabled = namespaced
