@@ -214,3 +214,12 @@ def health_ready(address: str, timeout: float = 2) -> bool:
         return False
     finally:
         conn.close()
+
+
+def runner_pods(runner_url: str) -> list[dict[str, Any]]:
+    """The pod runner's view (GET /pods): each pod's IP, containers' pids, restarts and logs."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{runner_url}/pods", timeout=5) as resp:
+        return list(json.loads(resp.read()))
