@@ -75,12 +75,14 @@ def runtime_deployment(
     replicas: int = 1,
     grace_s: int = 15,
     readiness_period_s: int = 1,
+    pre_stop_sleep_s: int = 0,
     annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A Deployment of the CPU runtime serving a rendered pipeline mounted from a ConfigMap.
 
     Restricted Pod Security, read-only root filesystem, emptyDirs for /models and /tmp; ready on
-    /v2/health/ready; the runtime's one-line error becomes the termination message.
+    /v2/health/ready; the runtime's one-line error becomes the termination message. A preStop
+    sleep keeps a terminating pod serving while its endpoint is withdrawn.
     """
     labels = {"app": name}
     container = {
@@ -123,6 +125,8 @@ def runtime_deployment(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
+    if pre_stop_sleep_s:
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": pre_stop_sleep_s}}}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -223,3 +227,43 @@ def runner_pods(runner_url: str) -> list[dict[str, Any]]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(f"{runner_url}/pods", timeout=5) as resp:
         return list(json.loads(resp.read()))
+
+
+def manifests(sources: list[Path], name: str, replicas: int, work: Path) -> list[dict[str, Any]]:
+    """ConfigMap + headless Service + Deployment serving `sources`, named `name`."""
+    rendered = render(sources, work / "rendered")
+    configmap, volume = directory_configmap(f"{name}-rendered", rendered)
+    deployment = runtime_deployment(name, volume, replicas=replicas)
+    return [configmap, headless_service(name), deployment]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m e2e.dataplane SOURCES... [--name N] [--replicas R] | kubectl apply -f -"""
+    import argparse
+    import tempfile
+
+    import yaml
+
+    p = argparse.ArgumentParser(
+        prog="python -m e2e.dataplane",
+        description="Print a runtime Deployment (plus its ConfigMap and headless Service) that "
+        "serves the pipelines in SOURCES, rendered with `inferline render`.",
+    )
+    p.add_argument("sources", nargs="+", type=Path)
+    p.add_argument("--name", help="default: the first source's directory or file stem")
+    p.add_argument("--replicas", type=int, default=1)
+    args = p.parse_args(argv)
+    first = args.sources[0].resolve()
+    name = args.name or (first.name if first.is_dir() else first.stem)
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            docs = manifests(args.sources, name, args.replicas, Path(work))
+        except RuntimeError as e:
+            print(e, file=sys.stderr)
+            return 1
+    print(yaml.safe_dump_all(docs, sort_keys=False), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -79,12 +79,26 @@ def is_ready(pod: dict[str, Any]) -> bool:
     return bool(ready and ready["status"] == "True")
 
 
+def describe(pods: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{p['metadata']['name']} {p['status'].get('phase')} ready={is_ready(p)} "
+        f"deleting={bool(p['metadata'].get('deletionTimestamp'))} ip={p['status'].get('podIP')}"
+        for p in pods
+    )
+
+
 def wait_ready(kubectl: Kubectl, ns: str, n: int, timeout: float = 120) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+
     def probe() -> list[dict[str, Any]] | None:
-        pods = [p for p in pods_of(kubectl, ns) if not p["metadata"].get("deletionTimestamp")]
+        seen[:] = pods_of(kubectl, ns)
+        pods = [p for p in seen if not p["metadata"].get("deletionTimestamp")]
         return pods if len(pods) == n and all(is_ready(p) for p in pods) else None
 
-    return wait_for(probe, f"{n} Ready runtime pod(s)", timeout=timeout, interval=0.3)
+    try:
+        return wait_for(probe, f"{n} Ready runtime pod(s)", timeout=timeout, interval=0.3)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last seen: {describe(seen)}") from None
 
 
 def runtime(pod: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +199,33 @@ def test_a_killed_tritonserver_makes_the_pod_unready_then_it_restarts_and_serves
     assert serves(pod["status"]["podIP"])
 
 
+def test_a_failing_liveness_probe_restarts_the_container(
+    kubectl: Kubectl, runtime_ns: str, minimal_rendered: Path
+) -> None:
+    ns = runtime_ns
+    configmap, volume = dataplane.directory_configmap("live-rendered", minimal_rendered)
+    apply(kubectl, ns, configmap)
+    deployment = dataplane.runtime_deployment("live", volume, grace_s=2)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["livenessProbe"] = {
+        "httpGet": {"path": "/v2/health/never", "port": "http"},
+        "periodSeconds": 1,
+        "failureThreshold": 2,
+    }
+    apply(kubectl, ns, deployment)
+
+    def restarted() -> dict[str, Any] | None:
+        (pod,) = pods_of(kubectl, ns, "live")
+        statuses = pod.get("status", {}).get("containerStatuses") or [{}]
+        return pod if statuses[0].get("restartCount", 0) >= 1 else None
+
+    pod = wait_for(restarted, "the liveness probe to restart the container", timeout=60)
+    terminated = runtime(pod)["lastState"]["terminated"]
+    # Killed with SIGTERM, or SIGKILL once the 2 s grace ran out: 143 or 137, not a clean exit.
+    assert terminated["exitCode"] in (137, 143), terminated
+    assert not is_ready(pod)
+
+
 def test_an_unreachable_artifact_keeps_the_pod_unready_with_the_runtimes_reason(
     kubectl: Kubectl, runtime_ns: str, tmp_path: Path
 ) -> None:
@@ -267,15 +308,20 @@ def test_scaled_to_zero_the_processes_exit_within_the_grace_period_and_serve_aga
     assert serves(pod["status"]["podIP"])
 
 
+@pytest.mark.parametrize("pre_stop_s", [0, 5], ids=["plain", "prestop-sleep"])
 def test_a_rolling_update_under_traffic_counts_failed_requests(
     kubectl: Kubectl,
     k8s_client: Any,
     runtime_ns: str,
     minimal_rendered: Path,
     record_property: Property,
+    pre_stop_s: int,
 ) -> None:
+    """Plain, a pod stops listening at SIGTERM while clients may still hold its address: the
+    failures are counted and reported. With a preStop sleep it keeps serving until its endpoint
+    is withdrawn everywhere: none may fail."""
     ns = runtime_ns
-    deploy(kubectl, ns, minimal_rendered, replicas=2)
+    deploy(kubectl, ns, minimal_rendered, replicas=2, pre_stop_sleep_s=pre_stop_s)
     old = {p["status"]["podIP"] for p in wait_ready(kubectl, ns, 2)}
     wait_for(
         lambda: True if set(dataplane.ready_addresses(k8s_client, ns, MODEL)) == old else None,
@@ -297,14 +343,16 @@ def test_a_rolling_update_under_traffic_counts_failed_requests(
         wait_for(lambda: True if len(pods_of(kubectl, ns)) == 2 else None, "old pods gone", 60)
         time.sleep(2)
     result = traffic.report
-    report(record_property, "rolling_update_traffic", result.summary())
-    report(record_property, "rolling_update_failed_requests", result.failed)
+    report(record_property, f"rolling_update_traffic[preStop {pre_stop_s}s]", result.summary())
+    report(record_property, f"rolling_update_failed_requests[preStop {pre_stop_s}s]", result.failed)
 
     new = {p["status"]["podIP"] for p in wait_ready(kubectl, ns, 2)}
     assert new.isdisjoint(old)
     # The client followed the rollout: old pods served before, new ones after.
     assert old <= set(result.per_address) and new <= set(result.per_address), result.per_address
     assert result.ok > 50, result.summary()
+    if pre_stop_s:
+        assert result.failed == 0, f"{result.summary()}\nready addresses: {result.timeline}"
 
 
 def test_pods_over_the_process_cap_stay_pending_with_the_reason(

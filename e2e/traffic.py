@@ -31,6 +31,8 @@ class TrafficReport:
     no_endpoint: int = 0  # requests that found no ready address
     resolve_errors: int = 0
     seconds: float = 0.0
+    # (seconds since start, ready addresses) each time the resolved set changed
+    timeline: list[tuple[float, list[str]]] = field(default_factory=list)
 
     def summary(self) -> str:
         top = "; ".join(f"{n} x {e}" for e, n in self.errors.most_common(5))
@@ -102,6 +104,9 @@ class Traffic:
                 self.report.resolve_errors += 1
             return
         with self._lock:
+            if found != self._addresses or not self.report.timeline:
+                t = round(time.monotonic() - self._started, 2) if self._started else 0.0
+                self.report.timeline.append((t, found))
             self._addresses = found
 
     def _resolver(self) -> None:

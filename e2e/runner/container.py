@@ -36,6 +36,10 @@ def _die_with_runner() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+# (type "Normal"|"Warning", reason, message): what the kubelet would post as an Event.
+Notify = Callable[[str, str, str], None]
+
+
 @dataclass(frozen=True)
 class Backoff:
     initial: float = 10.0
@@ -66,6 +70,7 @@ class Container:
         backoff: Backoff,
         grace: float,
         wake: threading.Event,
+        notify: Notify | None = None,
     ) -> None:
         self.spec = spec
         self.name: str = spec["name"]
@@ -75,6 +80,7 @@ class Container:
         self.backoff = backoff
         self.grace = grace  # terminationGracePeriodSeconds, for liveness kills
         self.wake = wake
+        self.notify: Notify = notify or (lambda kind, reason, message: None)
         self.view = ContainerView(self.name, spec.get("image", ""))
         self.proc: subprocess.Popen[bytes] | None = None
         self.plan: ContainerPlan | None = None
@@ -137,6 +143,7 @@ class Container:
             if self.spec.get(f"{kind}Probe")
         }
         self.view.started = "startup" not in self.probes
+        self.notify("Normal", "Started", f"Started container {self.name}")
         proc = self.proc
 
         def wait_then_wake() -> None:
@@ -180,6 +187,7 @@ class Container:
         self.next_delay = min(self.backoff.cap, max(self.backoff.initial, delay * 2))
         self.restart_at = now + delay
         if delay > 0:
+            self.notify("Warning", "BackOff", f"Back-off restarting failed container {self.name}")
             self.view.last_state = {"terminated": terminated}
             pod = self.log_dir.parent.name
             self.view.state = {
@@ -263,6 +271,8 @@ class Container:
                 continue
             ok, message = probes.check(prober.spec, self.spec, pod_ip, self.plan)
             verdict = prober.record(ok, message, time.monotonic())
+            if not ok and (prober.failures == 1 or verdict):  # a streak starts, or it counts
+                self.notify("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}")
             if verdict == "started":
                 self.view.started = True
             elif verdict == "ready":
@@ -271,6 +281,11 @@ class Container:
                 self.view.ready = False
             elif verdict == "failed":
                 # The kubelet kills the container with its grace period and restarts it.
+                self.notify(
+                    "Normal",
+                    "Killing",
+                    f"Container {self.name} failed {kind} probe, will be restarted",
+                )
                 self.begin_stop(self.grace, now, pod_ip, restart=True)
                 return
         if "readiness" not in self.probes and self.view.started:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 SMP = "application/strategic-merge-patch+json"
+_TIMEOUT = 15  # seconds for every call but the watch: a hung apiserver must not hang a pod
 
 
 class Gone(Exception):
@@ -26,13 +28,17 @@ class Kube:
         return json.loads(resp.data)
 
     def nodes(self) -> list[dict[str, Any]]:
-        return list(self._json(self.v1.list_node(_preload_content=False))["items"])
+        return list(
+            self._json(self.v1.list_node(_preload_content=False, _request_timeout=_TIMEOUT))[
+                "items"
+            ]
+        )
 
     def list_pods(self) -> tuple[list[dict[str, Any]], str]:
         # Bound pods only: an unscheduled pod is nobody's yet.
         data = self._json(
             self.v1.list_pod_for_all_namespaces(
-                field_selector="spec.nodeName!=", _preload_content=False
+                field_selector="spec.nodeName!=", _preload_content=False, _request_timeout=_TIMEOUT
             )
         )
         return data["items"], data["metadata"]["resourceVersion"]
@@ -65,7 +71,12 @@ class Kube:
 
     def patch_status(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         resp = self.v1.patch_namespaced_pod_status(
-            name, namespace, body, _content_type=SMP, _preload_content=False
+            name,
+            namespace,
+            body,
+            _content_type=SMP,
+            _preload_content=False,
+            _request_timeout=_TIMEOUT,
         )
         return dict(self._json(resp))
 
@@ -75,14 +86,17 @@ class Kube:
             grace_period_seconds=0, preconditions=client.V1Preconditions(uid=uid)
         )
         try:
-            self.v1.delete_namespaced_pod(name, namespace, body=body, _preload_content=False)
+            self.v1.delete_namespaced_pod(
+                name, namespace, body=body, _preload_content=False, _request_timeout=_TIMEOUT
+            )
         except ApiException as e:
             if e.status not in (404, 409):  # gone already, or a new pod of the same name
                 raise
 
     def _get(self, fn: Any, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return dict(self._json(fn(name, namespace, _preload_content=False)))
+            resp = fn(name, namespace, _preload_content=False, _request_timeout=_TIMEOUT)
+            return dict(self._json(resp))
         except ApiException as e:
             if e.status == 404:
                 return None
@@ -105,8 +119,38 @@ class Kube:
             namespace,
             client.AuthenticationV1TokenRequest(spec=spec),
             _preload_content=False,
+            _request_timeout=_TIMEOUT,
         )
         return str(self._json(resp)["status"]["token"])
+
+    def event(
+        self, pod: dict[str, Any], container: str, kind: str, reason: str, message: str
+    ) -> None:
+        m = pod["metadata"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        body: Any = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{m['name']}.", "namespace": m["namespace"]},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": m["name"],
+                "namespace": m["namespace"],
+                "uid": m["uid"],
+                "fieldPath": f"spec.containers{{{container}}}",
+            },
+            "type": kind,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "e2e-pod-runner", "host": pod["spec"].get("nodeName", "")},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self.v1.create_namespaced_event(
+            m["namespace"], body, _preload_content=False, _request_timeout=_TIMEOUT
+        )
 
     def close(self) -> None:
         self.api_client.close()

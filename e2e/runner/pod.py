@@ -74,6 +74,7 @@ class PodWorker(threading.Thread):
                 runner.backoff,
                 grace,
                 self.wake,
+                partial(self._event, c["name"]),
             )
             for c in pspec.get("containers", [])
         ]
@@ -84,6 +85,14 @@ class PodWorker(threading.Thread):
         self._conditions: dict[str, dict[str, Any]] = {
             c["type"]: c for c in pod.get("status", {}).get("conditions", [])
         }
+
+    def _event(self, container: str, kind: str, reason: str, message: str) -> None:
+        """Log it, and post it as the kubelet would (best effort: events are advisory)."""
+        log.info("pod %s: %s %s: %s", self.key, container, reason, message)
+        try:
+            self.runner.kube.event(self.pod, container, kind, reason, message)
+        except Exception as e:
+            log.warning("pod %s: event not posted: %s", self.key, e)
 
     # -- called from the watch thread -------------------------------------------------------------
 
@@ -239,6 +248,8 @@ class PodWorker(threading.Thread):
                 terminating = True
                 grace = float(self.pod["metadata"].get("deletionGracePeriodSeconds", 30))
                 for c in self.containers:
+                    if c.running:
+                        c.notify("Normal", "Killing", f"Stopping container {c.name}")
                     c.begin_stop(grace, now, self.view.pod_ip)
             for c in self.containers:
                 c.step(now, self.view.pod_ip, partial(self._plan, c), self._config_error)
