@@ -406,6 +406,11 @@ class Cluster:
             str(self.bin_dir / "kwok"),
             f"--config={config}",
             f"--kubeconfig={self.kubeconfig}",
+            # Node leases, renewed every 10 s, as kubelets do. kwok's flag default (0) is "no
+            # leases", and its node heartbeat stage then updates node status only every ~10
+            # minutes: the node lifecycle controller saw every node go NotReady ~50 s after each
+            # heartbeat and marked all their pods NotReady (kwok's and the runner's alike).
+            "--node-lease-duration-seconds=40",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector={}={}".format(*nodes.KWOK_ANNOTATION),
             f"--cidr={POD_CIDR}",

@@ -105,10 +105,13 @@ def runtime_deployment(
             {"name": "grpc", "containerPort": GRPC_PORT},
             {"name": "metrics", "containerPort": METRICS_PORT},
         ],
+        # Probed every second (tests want Ready fast), but 3 misses of 2 s each before a pod is
+        # taken out: a CPU-starved CI machine must not flap every endpoint at once.
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
             "periodSeconds": readiness_period_s,
-            "failureThreshold": 2,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
         },
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [

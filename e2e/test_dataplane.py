@@ -166,6 +166,20 @@ def test_two_replicas_are_ready_only_once_tritonserver_is_and_serve_on_their_pod
     for ip in ips:
         assert serves(ip), ip
 
+    # Another writer marks a pod NotReady (the node lifecycle controller does, when a node's
+    # lease lapses): the runner, which owns the status, puts back what the probe says.
+    name = pods[0]["metadata"]["name"]
+    not_ready = {"status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+    proc = kubectl(
+        "patch", "pod", name, "-n", ns, "--subresource=status", "-p", json.dumps(not_ready)
+    )
+    assert proc.returncode == 0, proc.stderr
+    wait_for(
+        lambda: True if is_ready(get_json(kubectl, "pod", name, "-n", ns)) else None,
+        "the runner to restore the pod's Ready condition",
+        timeout=15,
+    )
+
 
 def test_a_killed_tritonserver_makes_the_pod_unready_then_it_restarts_and_serves(
     cluster: Cluster,

@@ -265,3 +265,21 @@ def test_terminated_containers_that_will_not_restart_end_the_pod() -> None:
     assert status.phase(view) == "Succeeded"
     c.will_restart = True
     assert status.phase(view) == "Running"
+
+
+def test_status_is_patched_again_when_another_writer_changed_it() -> None:
+    c = status.ContainerView("runtime", "img", ready=True, started=True)
+    c.state = {"running": {"startedAt": "t1"}}
+    view = status.PodView([c], pod_ip=POD_IP, admitted=True)
+    patch = status.status_patch(view, {}, "t1")
+    # What the apiserver stores: empty values dropped, and conditions of other writers kept.
+    stored = json.loads(json.dumps(patch["status"]))
+    stored["conditions"].append({"type": "PodScheduled", "status": "True"})
+    for cs in stored["containerStatuses"]:
+        cs.pop("imageID")
+        cs["state"] = {k: v for k, v in cs["state"].items() if v is not None}
+        cs["lastState"] = {}
+    assert not status.differs(patch, stored)
+    # The node lifecycle controller marks the pod NotReady when its node's lease lapses.
+    next(x for x in stored["conditions"] if x["type"] == "Ready")["status"] = "False"
+    assert status.differs(patch, stored)

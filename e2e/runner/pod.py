@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from e2e.runner import images, spec, volumes
 from e2e.runner.container import Container
-from e2e.runner.status import AT_CAPACITY, PodView, rfc3339, status_patch
+from e2e.runner.status import AT_CAPACITY, PodView, differs, rfc3339, status_patch
 
 if TYPE_CHECKING:
     from e2e.runner.runner import Runner
@@ -81,10 +81,6 @@ class PodWorker(threading.Thread):
         self.view = PodView([c.view for c in self.containers], host_ip=node.ip)
         self.allocatable = node.allocatable
         self.volume_dirs: dict[str, Path] | None = None
-        self._published: dict[str, Any] | None = None
-        self._conditions: dict[str, dict[str, Any]] = {
-            c["type"]: c for c in pod.get("status", {}).get("conditions", [])
-        }
 
     def _event(self, container: str, kind: str, reason: str, message: str) -> None:
         """Log it, and post it as the kubelet would (best effort: events are advisory)."""
@@ -297,19 +293,19 @@ class PodWorker(threading.Thread):
             self._sleep(_DELETE_RETRY_S)
 
     def _publish(self) -> None:
-        body = status_patch(self.view, self._conditions, rfc3339(time.time()))
-        if body == self._published or self.gone:
+        """Patch pods/status when the apiserver's copy (the last watched pod, or our last
+        patch's answer) says something else than the containers do."""
+        current = self.pod.get("status", {})
+        previous = {c["type"]: c for c in current.get("conditions") or []}
+        body = status_patch(self.view, previous, rfc3339(time.time()))
+        if self.gone or not differs(body, current):
             return
         try:
-            self.runner.kube.patch_status(self.key.namespace, self.key.name, body)
+            self.pod = self.runner.kube.patch_status(self.key.namespace, self.key.name, body)
         except ApiException as e:
             if e.status == 404:
                 self.gone = True
             else:
                 log.warning("pod %s: status update failed: %s", self.key, e.reason)
-            return
         except Exception as e:  # the apiserver is going away with the cluster
             log.warning("pod %s: status update failed: %s", self.key, e)
-            return
-        self._published = body
-        self._conditions = {c["type"]: c for c in body["status"]["conditions"]}

@@ -148,3 +148,33 @@ def status_patch(view: PodView, previous: dict[str, dict[str, Any]], now: str) -
     if view.start_time:
         status["startTime"] = view.start_time
     return {"status": status}
+
+
+def _same(desired: Any, current: Any) -> bool:
+    """Whether `current` (from the apiserver) already says what `desired` (our patch) says:
+    None in `desired` means absent; keys `desired` doesn't name are someone else's."""
+    if isinstance(desired, dict):
+        current = current if isinstance(current, dict) else {}
+        return all(_same(v, current.get(k)) for k, v in desired.items())
+    if desired in (None, ""):  # the apiserver omits empty values
+        return current in (None, {}, "")
+    return bool(desired == current)
+
+
+def differs(patch: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether the pod's status on the apiserver (`current`) needs `patch`.
+
+    Compared with the server, not with what the runner sent last: another writer (the node
+    lifecycle controller marks pods NotReady when their node's lease lapses) must be corrected.
+    """
+    desired = patch["status"]
+    for key in ("phase", "podIP", "hostIP", "startTime"):
+        if key in desired and desired[key] != current.get(key):
+            return True
+    have = {c.get("type"): c for c in current.get("conditions") or []}
+    for cond in desired["conditions"]:
+        mine = {k: v for k, v in cond.items() if k not in ("lastTransitionTime", "lastProbeTime")}
+        if not _same(mine, have.get(cond["type"])):
+            return True
+    statuses = {c.get("name"): c for c in current.get("containerStatuses") or []}
+    return not all(_same(c, statuses.get(c["name"])) for c in desired["containerStatuses"])
