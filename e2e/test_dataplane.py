@@ -43,18 +43,13 @@ def runtime_ns(cluster: Cluster, namespace: str) -> Iterator[str]:
     yield namespace
     proc = cluster.kubectl("delete", "deployments,pods", "--all", "-n", namespace, "--timeout=90s")
     assert proc.returncode == 0, proc.stderr
+
+    def released() -> bool | None:
+        held = [p for p in dataplane.runner_pods(cluster.runner_url) if p["namespace"] == namespace]
+        return None if held else True
+
+    wait_for(released, f"the runner to let go of the pods of {namespace}", timeout=30)
     pods_dir = cluster.dir / "runner" / "pods"
-    wait_for(
-        lambda: (
-            True
-            if not [
-                p for p in dataplane.runner_pods(cluster.runner_url) if p["namespace"] == namespace
-            ]
-            else None
-        ),
-        f"the runner to let go of the pods of {namespace}",
-        timeout=30,
-    )
     left = procs.leftovers(pods_dir / f"{namespace}_")
     assert left == [], f"processes outlived their pods: {left}"
 

@@ -2,8 +2,8 @@
 
 The criterion is the image: a pod belongs to the runner when one of its containers uses an
 Inferline runtime image (ghcr.io/inferline/runtime-cpu or runtime-gpu, any tag or digest). The
-same rule, as a jq expression, keeps
-kwok's stages off those pods (e2e/kwok_stages.py), so exactly one of the two drives each pod.
+same rule, as a jq expression, keeps kwok's stages off those pods (e2e/kwok_stages.py), so
+exactly one of the two drives each pod.
 
 An image here is a recipe for running its entrypoint on this machine instead of a filesystem:
 its ENTRYPOINT/CMD, the ENV it sets, its WORKDIR and the directories a container may write
