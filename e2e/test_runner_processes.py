@@ -52,6 +52,9 @@ RUNNER = textwrap.dedent(
     container.start(plan, time.monotonic())
     while not container.view.ready:
         container.step(time.monotonic(), ip, lambda: plan, lambda e: ("", str(e)))
+        if not container.running:  # e.g. no PID namespace without CAP_SYS_ADMIN
+            print("EXITED", container.view.state, container.log.read_text()[-2000:], flush=True)
+            sys.exit(1)
         time.sleep(0.2)
     print("READY", container.pid, flush=True)
     time.sleep(600)
