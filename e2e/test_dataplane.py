@@ -2,8 +2,8 @@
 
 Each test deploys the Inferline CPU runtime serving the minimal example (rendered with
 `inferline render`, shipped in a ConfigMap), reaches the pods on their IPs, and leaves no
-process behind (the `runtime_ns` fixture checks). Timings go to the terminal with -s and into
-junit properties (record_property).
+process behind (the `runtime_ns` fixture checks). Timings go to the terminal with -s and into the
+tests' user_properties (`measure`).
 """
 
 from __future__ import annotations
@@ -116,9 +116,15 @@ def tritonserver_of(cluster: Cluster, pod: dict[str, Any]) -> psutil.Process:
     return next(p for p in launcher.children(recursive=True) if p.name() == "tritonserver")
 
 
-def report(record_property: Property, name: str, value: object) -> None:
-    record_property(name, value)
-    print(f"\ne2e data plane: {name} = {value}")
+@pytest.fixture
+def measure(request: pytest.FixtureRequest) -> Property:
+    """`measure(name, value)`: printed (-s) and kept in the test's user_properties."""
+
+    def record(name: str, value: object) -> None:
+        request.node.user_properties.append((name, value))
+        print(f"\ne2e data plane: {name} = {value}")
+
+    return record
 
 
 def test_two_replicas_are_ready_only_once_tritonserver_is_and_serve_on_their_pod_ips(
@@ -127,7 +133,7 @@ def test_two_replicas_are_ready_only_once_tritonserver_is_and_serve_on_their_pod
     k8s_client: Any,
     runtime_ns: str,
     minimal_rendered: Path,
-    record_property: Property,
+    measure: Property,
 ) -> None:
     ns = runtime_ns
     started = time.monotonic()
@@ -146,7 +152,7 @@ def test_two_replicas_are_ready_only_once_tritonserver_is_and_serve_on_their_pod
         return pods if len(pods) == 2 and len(ready_after) == 2 else None
 
     pods = wait_for(both_ready, "both replicas Ready", timeout=120, interval=0.2)
-    report(record_property, "apply_to_ready_s", sorted(ready_after.values()))
+    measure("apply_to_ready_s", sorted(ready_after.values()))
 
     ips = sorted(p["status"]["podIP"] for p in pods)
     network = ipaddress.ip_network(cluster.pod_cidr)
@@ -181,7 +187,7 @@ def test_a_killed_tritonserver_makes_the_pod_unready_then_it_restarts_and_serves
     kubectl: Kubectl,
     runtime_ns: str,
     minimal_rendered: Path,
-    record_property: Property,
+    measure: Property,
 ) -> None:
     ns = runtime_ns
     deploy(kubectl, ns, minimal_rendered)
@@ -197,14 +203,14 @@ def test_a_killed_tritonserver_makes_the_pod_unready_then_it_restarts_and_serves
     )
     assert seen_unready
     (pod,) = wait_ready(kubectl, ns, 1)
-    report(record_property, "kill_to_ready_again_s", round(time.monotonic() - killed, 1))
+    measure("kill_to_ready_again_s", round(time.monotonic() - killed, 1))
 
     status = runtime(pod)
     assert status["restartCount"] == 1
     terminated = status["lastState"]["terminated"]
     assert terminated["exitCode"] != 0, terminated
     assert terminated["reason"] == "Error"
-    report(record_property, "runtime_exit_code_after_tritonserver_sigkill", terminated["exitCode"])
+    measure("runtime_exit_code_after_tritonserver_sigkill", terminated["exitCode"])
     assert serves(pod["status"]["podIP"])
 
 
@@ -286,7 +292,7 @@ def test_scaled_to_zero_the_processes_exit_within_the_grace_period_and_serve_aga
     kubectl: Kubectl,
     runtime_ns: str,
     minimal_rendered: Path,
-    record_property: Property,
+    measure: Property,
 ) -> None:
     ns = runtime_ns
     grace = 15
@@ -308,7 +314,7 @@ def test_scaled_to_zero_the_processes_exit_within_the_grace_period_and_serve_aga
         lambda: True if not pods_of(kubectl, ns) else None, "the pod to go", timeout=grace + 10
     )
     took = time.monotonic() - scaled
-    report(record_property, "scale_to_zero_s", round(took, 1))
+    measure("scale_to_zero_s", round(took, 1))
     assert took < grace, f"took {took:.1f}s, the grace period is {grace}s"
     assert not server.is_running()
     # Stopped by SIGTERM and drained, not killed when the grace period ran out.
@@ -326,7 +332,7 @@ def test_a_rolling_update_under_traffic_counts_failed_requests(
     k8s_client: Any,
     runtime_ns: str,
     minimal_rendered: Path,
-    record_property: Property,
+    measure: Property,
     pre_stop_s: int,
 ) -> None:
     """Plain, a pod stops listening at SIGTERM while clients may still hold its address: the
@@ -355,8 +361,8 @@ def test_a_rolling_update_under_traffic_counts_failed_requests(
         wait_for(lambda: True if len(pods_of(kubectl, ns)) == 2 else None, "old pods gone", 60)
         time.sleep(2)
     result = traffic.report
-    report(record_property, f"rolling_update_traffic[preStop {pre_stop_s}s]", result.summary())
-    report(record_property, f"rolling_update_failed_requests[preStop {pre_stop_s}s]", result.failed)
+    measure(f"rolling_update_traffic[preStop {pre_stop_s}s]", result.summary())
+    measure(f"rolling_update_failed_requests[preStop {pre_stop_s}s]", result.failed)
 
     new = {p["status"]["podIP"] for p in wait_ready(kubectl, ns, 2)}
     assert new.isdisjoint(old)
