@@ -1,5 +1,6 @@
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler and kwok (which runs the fake GPU/MIG nodes of nodes.yaml).
+kube-scheduler, kwok (which runs the fake GPU/MIG nodes of nodes.yaml) and the pod runner (which
+runs Inferline runtime pods on those nodes as real processes, on pod IPs routed to this machine).
 
 Used by the pytest fixtures (e2e/plugin.py) and by hand:
 
@@ -31,13 +32,16 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from e2e import build, nodes, pki, procs
+from e2e import build, kwok_stages, nodes, pki, podnet, procs
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 SERVICE_CIDR = "10.96.0.0/16"
-POD_CIDR = "10.244.0.1/16"  # kwok hands out pod IPs from here
+POD_CIDR = "10.244.0.1/16"  # kwok hands out its pods' IPs from here (runner pods: podnet.py)
+MAX_PODS_ENV = "INFERLINE_E2E_RUNNER_MAX_PODS"
+DEFAULT_MAX_PODS = 4  # real tritonservers at once: what a 2-core CI machine can carry
+_REPO_ROOT = Path(__file__).resolve().parent.parent
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # Apiserver SANs: loopback (how everything here reaches it) and its in-cluster names.
 _API_SANS = [
@@ -63,6 +67,7 @@ class Ports:
     controller_manager: int
     scheduler: int
     kwok: int
+    runner: int
 
     @classmethod
     def allocate(cls) -> Ports:
@@ -70,7 +75,7 @@ class Ports:
         # processes remains and shows up as a component failing to start (with its log).
         socks = []
         try:
-            for _ in range(6):
+            for _ in range(7):
                 s = socket.socket()
                 s.bind(("127.0.0.1", 0))
                 socks.append(s)
@@ -148,6 +153,8 @@ class Cluster:
         self.ports: Ports | None = None
         self.processes: dict[str, procs.Process] = {}
         self.nodes = nodes.load()
+        self.podnet: podnet.PodNetwork | None = None
+        self.max_pods = int(os.environ.get(MAX_PODS_ENV, DEFAULT_MAX_PODS))
 
     # -- public helpers for tests -------------------------------------------------------------
 
@@ -187,6 +194,18 @@ class Cluster:
             check=False,
         )
 
+    @property
+    def runner_url(self) -> str:
+        """The pod runner's status endpoint: GET /pods lists its pods, processes and logs."""
+        assert self.ports, "cluster not started"
+        return f"http://127.0.0.1:{self.ports.runner}"
+
+    @property
+    def pod_cidr(self) -> str:
+        """Where runner pods get their IPs (routed to this machine)."""
+        assert self.podnet, "cluster not started"
+        return self.podnet.cidr
+
     def api_client(self) -> ApiClient:
         from kubernetes import config
 
@@ -223,15 +242,21 @@ class Cluster:
             with contextlib.suppress(Exception):
                 p.popen.wait(timeout=1)
         self.processes.clear()
+        if self.podnet is not None:
+            self.podnet.release(self.dir)
+            self.podnet = None
 
     def _start(self, deadline: float) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.run.create(owned=self.owned)
         self.ports = ports = Ports.allocate()
+        try:
+            self.podnet = podnet.PodNetwork.claim(self.dir)
+        except podnet.PodNetworkError as e:
+            raise ClusterError(str(e)) from None
         certs = self._pki()
-        (self.dir / "state.json").write_text(
-            json.dumps({"ports": asdict(ports), "bin_dir": str(self.bin_dir)}, indent=2)
-        )
+        state = {"ports": asdict(ports), "bin_dir": str(self.bin_dir), "pod_cidr": self.pod_cidr}
+        (self.dir / "state.json").write_text(json.dumps(state, indent=2))
         self._spawn("etcd", self._etcd_args(ports))
         self._wait("etcd", lambda: _http_ok(f"http://127.0.0.1:{ports.etcd}/health"), deadline)
         self._spawn("kube-apiserver", self._apiserver_args(ports, certs))
@@ -250,6 +275,9 @@ class Cluster:
         ):
             self._wait(name, partial(_http_ok, url, tls), deadline)
         self._create_nodes(deadline)
+        # After the nodes: the runner takes the fake nodes it finds at start.
+        self._spawn("pod-runner", self._runner_args(ports), env=self._runner_env())
+        self._wait("pod-runner", partial(_http_ok, f"{self.runner_url}/healthz"), deadline)
 
     def _pki(self) -> dict[str, pki.KeyPair]:
         ca = pki.PKI(self.dir / "pki")
@@ -375,16 +403,39 @@ class Cluster:
         ]
 
     def _kwok_args(self, p: Ports) -> list[str]:
-        # No --config: kwok's built-in stages (node init + heartbeat with leases; pod ready,
-        # complete, delete) are what make nodes Ready and scheduled pods Running.
+        # kwok's default node stages (init + heartbeat with leases) make nodes Ready; its default
+        # pod stages, minus runtime pods (kwok_stages.py), make scheduled pods Running.
+        config = kwok_stages.write_config(self.dir / "kwok-stages.yaml")
         return [
             str(self.bin_dir / "kwok"),
+            f"--config={config}",
             f"--kubeconfig={self.kubeconfig}",
+            # Node leases, renewed every 10 s, as kubelets do. kwok's flag default (0) is "no
+            # leases", and its node heartbeat stage then updates node status only every ~10
+            # minutes: the node lifecycle controller saw every node go NotReady ~50 s after each
+            # heartbeat and marked all their pods NotReady (kwok's and the runner's alike).
+            "--node-lease-duration-seconds=40",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector={}={}".format(*nodes.KWOK_ANNOTATION),
             f"--cidr={POD_CIDR}",
             f"--server-address=127.0.0.1:{p.kwok}",
         ]
+
+    def _runner_args(self, p: Ports) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "e2e.runner",
+            f"--kubeconfig={self.kubeconfig}",
+            f"--dir={self.dir / 'runner'}",
+            f"--pod-cidr={self.pod_cidr}",
+            f"--port={p.runner}",
+            f"--max-pods={self.max_pods}",
+        ]
+
+    def _runner_env(self) -> dict[str, str]:
+        path = os.environ.get("PYTHONPATH")
+        return os.environ | {"PYTHONPATH": f"{_REPO_ROOT}:{path}" if path else str(_REPO_ROOT)}
 
     def _create_nodes(self, deadline: float) -> None:
         docs = "\n---\n".join(yaml.safe_dump(n.manifest()) for n in self.nodes)
@@ -418,6 +469,8 @@ def _env_lines(directory: Path) -> list[str]:
     return [
         f"export KUBECONFIG={directory / 'kubeconfig'}",
         f"export PATH={state['bin_dir']}:$PATH",
+        f"# runtime pods get IPs in {state['pod_cidr']}; their processes and logs: "
+        f"curl http://127.0.0.1:{state['ports']['runner']}/pods",
     ]
 
 
@@ -427,6 +480,8 @@ def cmd_up() -> int:
     if run.pids.is_dir() and _running(run):
         print(f"e2e cluster already up in {directory}", file=sys.stderr)
     else:
+        if directory.is_dir():  # a cluster that died without `down`: free its pod range
+            podnet.release_recorded(directory)
         shutil.rmtree(directory, ignore_errors=True)
         try:
             bins = build.ensure_built()
@@ -443,6 +498,7 @@ def cmd_down() -> int:
     directory = state_root()
     if directory.is_dir():
         procs.RunDir(directory).stop_all()
+        podnet.release_recorded(directory)
         shutil.rmtree(directory)
         print(f"e2e cluster in {directory} stopped", file=sys.stderr)
     return 0

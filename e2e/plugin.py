@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from e2e import build, procs
+from e2e import build, podnet, procs
 from e2e.cluster import Cluster, ClusterError
 from e2e.operator import OperatorProcess
 
@@ -79,7 +80,7 @@ def e2e_bin_dir() -> Path:
 @pytest.fixture(scope="session")
 def cluster(e2e_bin_dir: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """A running control plane with the nodes of nodes.yaml Ready."""
-    strays = procs.sweep(RUNS_ROOT)
+    strays = procs.sweep(RUNS_ROOT, cleanup=podnet.release_recorded)
     if strays:
         _say(request.config, f"stopped processes left by an aborted run: {', '.join(strays)}")
     RUNS_ROOT.mkdir(parents=True, exist_ok=True)
@@ -99,6 +100,8 @@ def cluster(e2e_bin_dir: Path, request: pytest.FixtureRequest) -> Iterator[Clust
         _active.remove(c)
         c.stop()
         atexit.unregister(c.stop)
+        # Components, runtime pods' tritonservers and python stubs: all named the run dir.
+        left = procs.leftovers(directory)
         for s, handler in previous.items():
             signal.signal(s, handler)
         if request.session.testsfailed or (directory / "KEEP").exists():
@@ -106,6 +109,8 @@ def cluster(e2e_bin_dir: Path, request: pytest.FixtureRequest) -> Iterator[Clust
             _say(request.config, f"kept logs and kubeconfig of the failed session in {directory}")
         else:
             shutil.rmtree(directory, ignore_errors=True)
+        if left and sys.exc_info()[0] is None:  # don't hide why the session ended
+            pytest.fail("processes outlived the e2e cluster:\n" + "\n".join(left), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,11 +153,14 @@ def stop_group(pid: int, started: str, timeout: float) -> bool:
     return True
 
 
-def sweep(root: Path, keep_failed: int = 3) -> list[str]:
+def sweep(
+    root: Path, keep_failed: int = 3, cleanup: Callable[[Path], object] | None = None
+) -> list[str]:
     """Stop the components of abandoned runs under `root` and delete their directories.
 
     A run is abandoned when its owner process is gone. Runs marked KEEP (a failed session keeps
-    its logs) are stopped but only the newest `keep_failed` of them are kept.
+    its logs) are stopped but only the newest `keep_failed` of them are kept. `cleanup(run)` then
+    undoes what else the run set up (its pod route).
     """
     if not root.is_dir():
         return []
@@ -170,8 +174,30 @@ def sweep(root: Path, keep_failed: int = 3) -> list[str]:
             if _alive(pid, started):
                 report.append(f"{path.name}/{name} (pid {pid})")
         run.stop_all(timeout=5)
+        if cleanup is not None:
+            cleanup(path)
         if (path / "KEEP").exists() and len(kept) < keep_failed:
             kept.append(path)
             continue
         shutil.rmtree(path, ignore_errors=True)
     return report
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Live processes (other than this one) whose command line names `directory`: what a stopped
+    cluster must not leave behind (its components, and the tritonservers and python stubs of its
+    runtime pods, whose repositories live there)."""
+    needle = str(directory).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = _stat(int(entry.name))
+        if needle in cmdline and fields is not None and fields[0] != "Z":
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{entry.name}: {command[:300]}")
+    return found

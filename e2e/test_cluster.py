@@ -89,3 +89,24 @@ def test_kubeconfig_works_with_the_python_client(cluster: Cluster) -> None:
     with cluster.api_client() as api:
         names = {n.metadata.name for n in client.CoreV1Api(api).list_node().items if n.metadata}
     assert names == {n.name for n in cluster.nodes}
+
+
+def test_every_fake_node_holds_a_lease_kwok_renews(kubectl: Kubectl) -> None:
+    """Without leases the node lifecycle controller sees kwok's nodes go NotReady ~50 s after
+    each status heartbeat, and marks every pod on them NotReady."""
+    from datetime import UTC, datetime
+
+    def renewed() -> dict[str, float] | None:
+        leases = get_json(kubectl, "leases", "-n", "kube-node-lease")["items"]
+        now = datetime.now(UTC)
+        ages = {
+            lease["metadata"]["name"]: (
+                now - datetime.fromisoformat(lease["spec"]["renewTime"].replace("Z", "+00:00"))
+            ).total_seconds()
+            for lease in leases
+            if lease["spec"].get("renewTime")
+        }
+        return ages if set(ages) == {n.name for n in nodes.load()} else None
+
+    ages = wait_for(renewed, "a lease for every node", timeout=30)
+    assert max(ages.values()) < 30, ages  # renewed every 10 s (a quarter of 40 s)
