@@ -12,6 +12,25 @@ import yaml
 from e2e.workloads import Kubectl, get_json, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
+# A ClusterBackend whose image is no runtime image: kwok pretends to run its pods. Tests of what
+# the operator writes use it; tests of what serves use inferline-cpu (the e2e pod runner runs
+# real tritonservers for it, a few at a time).
+KWOK_BACKEND = "e2e-kwok"
+
+
+def kwok_backend() -> dict[str, Any]:
+    return {
+        "apiVersion": "inferline.dev/v1alpha1",
+        "kind": "ClusterBackend",
+        "metadata": {"name": KWOK_BACKEND},
+        "spec": {
+            "image": "example.com/e2e/kwok-runtime:1",
+            "formats": ["python"],
+            "devices": ["CPU", "GPU"],
+        },
+    }
+
+
 CLUSTER_EXAMPLES = REPO / "examples" / "cluster"
 CODE = (REPO / "examples" / "minimal" / "scale.py").read_text()
 
@@ -56,7 +75,11 @@ def pipeline(
     replicas: int = 1,
     backend: str | None = None,
 ) -> dict[str, Any]:
-    """A one-step pipeline Y = 2X: inline (code in ConfigMap `code`) or by `model_ref`."""
+    """A one-step pipeline Y = 2X: inline (code in ConfigMap `code`) or by `model_ref`.
+
+    CPU pipelines default to the kwok backend (nothing runs); GPU ones to `triton` (its pods ask
+    for GPUs, so kwok runs them too); pass backend="inferline-cpu" for real serving.
+    """
     step: dict[str, Any] = {
         "name": "scale",
         "inputMap": {"INPUT": "X"},
@@ -75,7 +98,7 @@ def pipeline(
         "kind": "InferencePipeline",
         "metadata": {"name": name},
         "spec": {
-            "backend": {"name": backend or ("inferline-cpu" if device == "CPU" else "triton")},
+            "backend": {"name": backend or (KWOK_BACKEND if device == "CPU" else "triton")},
             "placement": placement,
             "replicas": replicas,
             "maxBatchSize": 8,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -149,7 +150,12 @@ def crds(cluster: Cluster) -> list[str]:
 
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, crds: list[str]) -> Iterator[OperatorProcess]:
-    """`inferline operator` running against the cluster (cluster-wide, admin credentials)."""
+    """`inferline operator` running against the cluster (cluster-wide, admin credentials), and
+    the kwok-run ClusterBackend the control-plane tests use (e2e.pipelines.KWOK_BACKEND)."""
+    from e2e.pipelines import kwok_backend
+
+    proc = cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(kwok_backend()))
+    assert proc.returncode == 0, proc.stderr
     op = OperatorProcess(cluster)
     op.start()
     yield op

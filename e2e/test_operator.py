@@ -1,9 +1,11 @@
 """The operator, as a process, against the real control plane: what `kubectl apply` of a
 pipeline ends in, and how every later change converges without taking down what serves.
 
-Unless a test says otherwise, pods here run under kwok, which reports them Running and Ready
-without a process behind them: these tests prove what the operator writes and what the
-apiserver, scheduler and controllers do with it.
+Pods of the inferline-cpu backend run for real (the e2e pod runner starts the runtime and its
+tritonserver, and reports readiness from the pod's own probe): the tests that say "serving"
+send inference requests to them. The other tests use a backend whose pods kwok reports Running
+and Ready without a process (or GPU pods, which this machine cannot run): they prove what the
+operator writes and what the apiserver, scheduler and controllers do with it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import copy
 import json
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from e2e import nodes
+from e2e.dataplane import infer, ready_addresses
 from e2e.operator import OperatorProcess
 from e2e.pipelines import (
     REPO,
@@ -31,7 +35,11 @@ from e2e.pipelines import (
     wait_condition,
     with_spec,
 )
+from e2e.traffic import Traffic
 from e2e.workloads import Kubectl, get_json, wait_for
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +55,7 @@ def owned_by(obj: dict[str, Any], pipe: dict[str, Any]) -> bool:
 
 
 def test_the_cluster_example_reaches_ready_with_owned_labelled_children(
-    operator: OperatorProcess, kubectl: Kubectl, namespace: str
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str, k8s_client: ApiClient
 ) -> None:
     apply(kubectl, namespace, *example("minimal.yaml"))
     proc = kubectl(
@@ -86,6 +94,13 @@ def test_the_cluster_example_reaches_ready_with_owned_labelled_children(
     assert len(running) == 2
     for pod in running:  # a CPU pipeline stays off the GPU nodes
         assert pod["spec"]["nodeName"] not in GPU_NODES, pod["spec"]["nodeName"]
+
+    # Ready means serving: the pods are real tritonservers (the e2e pod runner runs the runtime
+    # image), and each address the Service lists answers with the pipeline's result.
+    addresses = ready_addresses(k8s_client, namespace, "minimal-cpu")
+    assert sorted(addresses) == sorted(p["status"]["podIP"] for p in running)
+    for address in addresses:
+        assert infer(address, "minimal-cpu", {"X": [1.0, 2.5]}) == {"Y": [2.0, 5.0]}
 
 
 def test_an_invalid_update_leaves_the_last_good_children_alone(
@@ -394,7 +409,7 @@ def test_moving_a_pipeline_from_gpu_to_cpu_is_a_rolling_change(
     """One field moves the whole pipeline; the rollout never drops to zero ready replicas."""
     on_gpu = pipeline(
         "mv", code="mv-code", device="GPU", gpu={"product": "NVIDIA-H100-80GB-HBM3"}, replicas=2
-    )
+    )  # kwok runs the GPU pods; the CPU ones that replace them are real tritonservers
     apply(kubectl, namespace, code_config_map("mv-code"), on_gpu)
     wait_condition(kubectl, namespace, "mv", "Ready")
     assert node_of(kubectl, namespace, "mv") == {"gpu-h100-0"}
@@ -423,3 +438,119 @@ def test_moving_a_pipeline_from_gpu_to_cpu_is_a_rolling_change(
     assert node_of(kubectl, namespace, "mv") <= {"cpu-0", "cpu-1"}
     limits = d["spec"]["template"]["spec"]["containers"][0]["resources"].get("limits", {})
     assert not [k for k in limits if k.startswith("nvidia.com/")]
+
+
+def test_a_spec_change_rolls_out_without_a_failed_request(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str, k8s_client: ApiClient
+) -> None:
+    """Real pods under real traffic: a changed parameter rolls both replicas, one at a time,
+    and no request fails (maxUnavailable 0, readiness from the pod's probe, a preStop drain)."""
+    p = pipeline("roll", code="roll-code", backend="inferline-cpu", replicas=2)
+    apply(kubectl, namespace, code_config_map("roll-code"), p)
+    wait_condition(kubectl, namespace, "roll", "Ready", timeout=180)
+
+    def request(address: str) -> None:
+        y = infer(address, "roll", {"X": [1.0]})["Y"][0]
+        assert y in (2.0, 3.0), y
+
+    changed = copy.deepcopy(p)
+    changed["spec"]["steps"][0]["model"]["parameters"] = {"factor": "3.0"}
+    with Traffic(lambda: ready_addresses(k8s_client, namespace, "roll"), request) as traffic:
+        time.sleep(1)
+        apply(kubectl, namespace, changed)
+        wait_condition(kubectl, namespace, "roll", "Ready", timeout=180)
+        time.sleep(1)
+    report = traffic.report
+    assert report.sent > 20, report.summary()
+    assert report.failed == 0, report.summary()
+    for address in ready_addresses(k8s_client, namespace, "roll"):
+        assert infer(address, "roll", {"X": [1.0]}) == {"Y": [3.0]}
+
+
+def test_a_model_from_s3_with_a_credentials_secret_serves(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    """The Model names a Secret; the operator mounts it; the runtime fetches from a real S3
+    (moto's server, signatures and IAM checked) and the pipeline answers."""
+    import numpy as np
+    import xgboost
+
+    from tests.integration.objectstores import moto_s3
+
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 4), dtype=np.float32)
+    booster = xgboost.train(
+        {"max_depth": 3}, xgboost.DMatrix(x, label=x[:, 0] + 2 * x[:, 1]), num_boost_round=5
+    )
+    with moto_s3(tmp_path / "moto.log") as s3:
+        s3.client().create_bucket(Bucket="models")
+        s3.client().put_object(
+            Bucket="models", Key="trees/xgboost.json", Body=booster.save_raw("json")
+        )
+        keys = s3.reader("pipeline-reader", ["models"])
+        s3.require_auth()
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s3-reader"},
+            "stringData": {
+                "AWS_ACCESS_KEY_ID": keys.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": keys.secret_access_key,
+            },
+        }
+        model = {
+            "apiVersion": "inferline.dev/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": "trees"},
+            "spec": {
+                "format": "fil",
+                "storageUri": "s3://models/trees/xgboost.json",
+                "credentialsSecret": "s3-reader",
+                "storage": {"endpoint": s3.endpoint},
+                "tree": {"modelType": "xgboost_json"},
+                "maxBatchSize": 8,
+                "inputs": [{"name": "input__0", "dtype": "FP32", "dims": [4]}],
+                "outputs": [{"name": "output__0", "dtype": "FP32", "dims": [1]}],
+            },
+        }
+        pipe = {
+            "apiVersion": "inferline.dev/v1alpha1",
+            "kind": "InferencePipeline",
+            "metadata": {"name": "s3trees"},
+            "spec": {
+                "backend": {"name": "inferline-cpu"},
+                "placement": {"device": "CPU"},
+                "maxBatchSize": 8,
+                "inputs": [{"name": "X", "dtype": "FP32", "dims": [4]}],
+                "outputs": [{"name": "Y", "dtype": "FP32", "dims": [1]}],
+                "steps": [
+                    {
+                        "name": "t",
+                        "modelRef": {"name": "trees"},
+                        "inputMap": {"input__0": "X"},
+                        "outputMap": {"output__0": "Y"},
+                    }
+                ],
+            },
+        }
+        apply(kubectl, namespace, secret, model, pipe)
+        wait_condition(kubectl, namespace, "s3trees", "Ready", timeout=180)
+        d = get_json(kubectl, "deployment", "s3trees", "-n", namespace)
+        volumes = d["spec"]["template"]["spec"]["volumes"]
+        assert any(v.get("secret", {}).get("secretName") == "s3-reader" for v in volumes)
+        assert "AWS_SECRET_ACCESS_KEY" not in json.dumps(d)  # mounted, never inlined
+        (address,) = ready_addresses_of(kubectl, namespace, "s3trees")
+        got = infer(address, "s3trees", {"X": [float(v) for v in x[0]]})["Y"]
+        want = booster.inplace_predict(x[:1])
+        assert abs(got[0] - float(want[0])) < 1e-5, (got, want)
+
+
+def ready_addresses_of(kubectl: Kubectl, namespace: str, name: str) -> list[str]:
+    return [
+        p["status"]["podIP"]
+        for p in pods(kubectl, namespace, name)
+        if any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions", [])
+        )
+    ]

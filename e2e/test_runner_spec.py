@@ -58,12 +58,31 @@ def make_plan(
         ("ghcr.io/inferline/runtime-cpu-debug:1", False),
         ("ghcr.io/inferline/operator:0.1.0", False),
         ("registry.k8s.io/pause:3.10", False),
+        # GPU pods stay with kwok: this machine has no GPU to run them on.
+        ("gpu-limits", False),
+        ("gpu-requests", False),
+        ("dra-claim", False),
     ],
 )
 def test_runtime_pods_are_recognised_by_image_alike_in_python_and_in_kwok_jq(
     image: str, owned: bool
 ) -> None:
-    p = pod({"name": "c", "image": image})
+    runtime = "ghcr.io/inferline/runtime-gpu:0.1.0"
+    if image == "gpu-limits":
+        p = pod({"name": "c", "image": runtime, "resources": {"limits": {"nvidia.com/gpu": "1"}}})
+    elif image == "gpu-requests":
+        p = pod(
+            {
+                "name": "c",
+                "image": runtime,
+                "resources": {"requests": {"nvidia.com/mig-1g.10gb": "1"}},
+            }
+        )
+    elif image == "dra-claim":
+        p = pod({"name": "c", "image": runtime, "resources": {"claims": [{"name": "gpu"}]}})
+        p["spec"]["resourceClaims"] = [{"name": "gpu", "resourceClaimTemplateName": "t"}]
+    else:
+        p = pod({"name": "c", "image": image})
     assert images.is_runtime_pod(p) is owned
     jq = shutil.which("jq")
     if jq is None:  # gojq (kwok) and jq agree on this expression; jq is only a second opinion
@@ -283,3 +302,26 @@ def test_status_is_patched_again_when_another_writer_changed_it() -> None:
     # The node lifecycle controller marks the pod NotReady when its node's lease lapses.
     next(x for x in stored["conditions"] if x["type"] == "Ready")["status"] = "False"
     assert status.differs(patch, stored)
+
+
+def test_a_directory_of_mounts_is_a_directory_of_links_to_them(tmp_path: Path) -> None:
+    """INFERLINE_CONFIGMAP_ROOT names the directory the operator mounts each ConfigMap under:
+    the container sees /var/run/inferline/configmaps/<name>/<key>, and so must the process."""
+    vols = {"code": tmp_path / "v" / "code", "rendered": tmp_path / "v" / "rendered"}
+    vols["code"].mkdir(parents=True)
+    (vols["code"] / "scale.py").write_text("x")
+    container = {
+        "name": "runtime",
+        "image": "ghcr.io/inferline/runtime-cpu:0.1.0",
+        "env": [{"name": "INFERLINE_CONFIGMAP_ROOT", "value": "/var/run/inferline/configmaps"}],
+        "volumeMounts": [
+            {"name": "code", "mountPath": "/var/run/inferline/configmaps/code"},
+            {"name": "rendered", "mountPath": "/etc/inferline/rendered"},
+        ],
+    }
+    p = pod(container)
+    ctx = spec.PodContext(POD_IP, HOST_IP, vols, {})
+    plan = spec.plan(p, container, ctx, tmp_path / "c", lambda kind, name: None)
+    root = Path(plan.env["INFERLINE_CONFIGMAP_ROOT"])
+    assert root != Path("/var/run/inferline/configmaps")
+    assert (root / "code" / "scale.py").read_text() == "x"

@@ -1,7 +1,8 @@
 """Which pods the runner owns, and what their images would contain.
 
 The criterion is the image: a pod belongs to the runner when one of its containers uses an
-Inferline runtime image (ghcr.io/inferline/runtime-cpu or runtime-gpu, any tag or digest). The
+Inferline runtime image (ghcr.io/inferline/runtime-cpu or runtime-gpu, any tag or digest) and
+it asks for no GPU (this machine has none: kwok pretends to run those). The
 same rule, as a jq expression, keeps kwok's stages off those pods (e2e/kwok_stages.py), so
 exactly one of the two drives each pod.
 
@@ -23,8 +24,15 @@ from typing import Any
 
 RUNTIME_REPOSITORIES = ("ghcr.io/inferline/runtime-cpu", "ghcr.io/inferline/runtime-gpu")
 _IMAGE_RE = "^(" + "|".join(re.escape(r) for r in RUNTIME_REPOSITORIES) + ")([:@].*)?$"
-# kwok evaluates stage selectors with gojq: true when any container uses a runtime image.
-RUNTIME_POD_JQ = f"[.spec.containers[].image | test({json.dumps(_IMAGE_RE)})] | any"
+# kwok evaluates stage selectors with gojq: true when any container uses a runtime image and
+# the pod asks for no GPU (nvidia.com/* resources or DRA claims): this machine has none, so the
+# runtime pods of GPU pipelines stay with kwok, which only pretends to run them.
+RUNTIME_POD_JQ = (
+    f"([.spec.containers[].image | test({json.dumps(_IMAGE_RE)})] | any)"
+    " and ([.spec.containers[] | ((.resources.limits // {}) + (.resources.requests // {}))"
+    ' | keys[] | startswith("nvidia.com/")] | any | not)'
+    " and ((.spec.resourceClaims // []) | length == 0)"
+)
 
 # The interpreters the images put first on PATH or name in their entrypoint; all of them are
 # this machine's Python here (it has inferline[runtime] installed).
@@ -96,8 +104,18 @@ def image_of(container: dict[str, Any]) -> Image | None:
 
 def is_runtime_pod(pod: dict[str, Any]) -> bool:
     """The Python twin of RUNTIME_POD_JQ."""
-    return any(
-        re.match(_IMAGE_RE, c.get("image", "")) for c in pod.get("spec", {}).get("containers", [])
+    spec = pod.get("spec", {})
+    containers = spec.get("containers", [])
+    asks_gpu = any(
+        k.startswith("nvidia.com/")
+        for c in containers
+        for part in ("limits", "requests")
+        for k in ((c.get("resources") or {}).get(part) or {})
+    )
+    return (
+        any(re.match(_IMAGE_RE, c.get("image", "")) for c in containers)
+        and not asks_gpu
+        and not spec.get("resourceClaims")
     )
 
 

@@ -201,9 +201,30 @@ def container_paths(
     for d in image.writable:
         if not paths.covers(d):
             paths.add(d, container_dir / "rootfs" / d.strip("/"))
+    _parents_of_mounts(paths, container, container_dir / "rootfs")
     tlog = container.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH
     paths.add(tlog, container_dir / "termination-log")
     return paths
+
+
+def _parents_of_mounts(paths: PathMap, container: dict[str, Any], rootfs: Path) -> None:
+    """A directory that holds mounts (/var/run/inferline/configmaps holding one ConfigMap per
+    subdirectory) is listed and named in env as a whole: give it a host directory whose entries
+    link to the mounted volumes, as the container's filesystem would show them."""
+    mounts = [m["mountPath"].rstrip("/") for m in container.get("volumeMounts", [])]
+    for parent in sorted({str(Path(m).parent) for m in mounts}):
+        if parent == "/" or paths.covers(parent):
+            continue
+        host = rootfs / parent.strip("/")
+        host.mkdir(parents=True, exist_ok=True)
+        for m in mounts:
+            if str(Path(m).parent) == parent:
+                link = host / Path(m).name
+                target = paths.host_path(m)
+                assert target is not None
+                if not link.is_symlink():
+                    link.symlink_to(target, target_is_directory=True)
+        paths.add(parent, host)
 
 
 def kube_env(
