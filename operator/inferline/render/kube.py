@@ -26,6 +26,7 @@ Obj = dict[str, Any]
 # ConfigMaps hold at most 1 MiB of data; keep room for metadata and the manifest's growth.
 CONFIGMAP_LIMIT_BYTES = 1024 * 1024 - 16 * 1024
 RUNTIME_UID = 1000  # the runtime images' user
+TERMINATION_LOG = "/dev/termination-log"
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,7 @@ def render_deployment(
             f"--grpc-port={mounts.GRPC_PORT}",
             f"--metrics-port={mounts.METRICS_PORT}",
             f"--exit-timeout={s.exit_timeout_seconds}",
+            f"--termination-log={TERMINATION_LOG}",
             *(f"--server-arg={a}" for a in backend.args),
         ],
         "ports": [
@@ -259,6 +261,7 @@ def render_deployment(
         # Endpoints drop the pod first; the sleep lets load balancers notice before SIGTERM.
         "lifecycle": {"preStop": {"sleep": {"seconds": s.drain_seconds}}},
         # The runtime's last line (e.g. "model 'x' failed to load: ...") is the reason shown.
+        "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {
             "allowPrivilegeEscalation": False,

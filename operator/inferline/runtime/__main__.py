@@ -11,7 +11,9 @@ port, a model that fails to load) end with one clear log line and exit status 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -52,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--exit-timeout", type=int, default=30, help="seconds to drain on SIGTERM")
     p.add_argument("--ready-timeout", type=float, default=600)
     p.add_argument(
+        "--termination-log",
+        type=Path,
+        metavar="PATH",
+        help="write the reason for a failure here (a pod's terminationMessagePath)",
+    )
+    p.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -82,6 +90,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGINT before tritonserver started (e.g. the pod deleted while fetching)."""
+
+
+def _stop_early(signum: int, _frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO,
@@ -89,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     args = parse_args(argv)
+    # As a container's process 1 the runtime gets no default SIGTERM action: without a handler
+    # a pod deleted while its artifacts download would wait out its whole grace period.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_early)
     try:
         options = pod_options(
             cache_dir=args.cache_dir,
@@ -117,11 +137,24 @@ def main(argv: list[str] | None = None) -> int:
             ),
             ready_timeout_s=args.ready_timeout,
         )
+    except Stopped as e:
+        log.info("stopped by %s before serving", e)
+        return 0
     except UserError as e:
         log.error("%s", e)
+        if args.termination_log is not None:
+            termination_message(str(e), args.termination_log)
         return 1
     log.info("tritonserver exited with status %d", code)
-    return code
+    # A signal's death is 128 + its number, as a shell (and kubelet) reports it, not -N & 255.
+    return 128 - code if code < 0 else code
+
+
+def termination_message(text: str, path: Path) -> None:
+    """Kubernetes shows this file's content as the container's termination message: the one
+    line saying why (else, with FallbackToLogsOnError, the log's tail)."""
+    with contextlib.suppress(OSError):
+        path.write_text(text[:4096] + "\n")
 
 
 if __name__ == "__main__":
