@@ -28,14 +28,15 @@ from inferline.api.problems import ADMISSION_CHECKS, Check
 from inferline.api.yamlparse import YamlProblem, parse_stream
 from inferline.compile import check_paths
 
-from ..conftest import REPO
 from .admission import rejections, schemas
+from .corpus import OPS, REPO, corpus, mutate, paths, valid_documents
 
 # The semantic checks only `validate` (and the operator) can make: they need other objects, or
 # knowledge no schema has. A corpus file may fail `validate` through these while admission
 # accepts it.
 SEMANTIC_ONLY = {
     Check.YAML11_KEY: "a bare y/n/on/off key, which kubectl silently renames to true/false",
+    Check.DUPLICATE_KEY: "a key written twice in one mapping, which kubectl silently collapses",
     Check.DUPLICATE_OBJECT: "the same object twice among the files",
     Check.REFERENCES: "a Model or Backend that is missing or invalid",
     Check.BACKEND: "a step the backend cannot serve (device, format, no adapter)",
@@ -45,17 +46,6 @@ SEMANTIC_ONLY = {
     Check.BATCHING: "the ensemble's maxBatchSize against its steps'",
     Check.MODEL_NAMES: "two pipelines served together render the same Triton model",
 }
-
-
-def corpus() -> list[Path]:
-    files = [
-        *(REPO / "tests/data/invalid").glob("*.yaml"),
-        *(REPO / "tests/data/invalid-admission").glob("*.yaml"),
-        *(REPO / "tests/data/pipelines").rglob("*.yaml"),
-        *(REPO / "tests/data/valid").rglob("*.yaml"),
-        *(p for p in (REPO / "examples").rglob("*.yaml") if "artifacts" not in p.parts),
-    ]
-    return sorted(files)
 
 
 def admitted_by_validate(data: Any) -> bool:
@@ -115,91 +105,19 @@ def test_validate_agrees_with_admission(path: Path) -> None:
 # ---- mutations ----------------------------------------------------------------------------
 
 
-def _valid_documents() -> list[dict[str, Any]]:
-    docs = []
-    for f in corpus():
-        if "invalid" in f.parts[-2]:
-            continue
-        for raw in parse_stream(f.read_text()):
-            if not rejections(raw.data):
-                docs.append(raw.data)
-    return docs
-
-
-VALID = _valid_documents()
-
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every key and index below the root, as paths."""
-    out = []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out.append((*prefix, k))
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out.append((*prefix, i))
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
-
-
-REPLACEMENTS: list[Any] = [
-    "1",
-    "8",
-    1.5,
-    2.0,
-    True,
-    False,
-    "true",
-    None,
-    [],
-    {},
-    0,
-    -1,
-    64,
-    1 << 21,
-    "x" * 70,
-    "UPPER",
-    "a.b",
-    "GPU",
-    "python",
-    "s3://bucket/x",
-    [1, 0],
-    {"name": "m"},
-    2,
-    "9lives",
-    {"EXECUTION_ENV_PATH": "s3://bucket/env.tar.gz"},
-    {"EXECUTION_ENV_PATH": "$$TRITON_MODEL_DIRECTORY/env.tar.gz"},
-    "resnet50-preprocess",
-    "readability-bert",
-    "10Gi",
-]
+VALID = [d for d in valid_documents() if not rejections(d)]
 
 
 @st.composite
 def mutated(draw: st.DrawFn) -> dict[str, Any]:
-    doc = copy.deepcopy(draw(st.sampled_from(VALID)))
+    doc = draw(st.sampled_from(VALID))
     for _ in range(draw(st.integers(1, 2))):
-        paths = _paths(doc)
-        if not paths:
+        where = paths(doc)
+        if not where:
             break
-        path = draw(st.sampled_from(paths))
-        parent = doc
-        for part in path[:-1]:
-            parent = parent[part]
-        last = path[-1]
-        op = draw(st.sampled_from(["rename", "drop", "retype"]))
-        if op == "retype":
-            parent[last] = copy.deepcopy(draw(st.sampled_from(REPLACEMENTS)))
-        elif op == "drop":
-            del parent[last]
-        elif isinstance(parent, dict):
-            new = draw(st.sampled_from([_snake(last), last + "x", last.upper(), "name"]))
-            parent[new] = parent.pop(last)
+        doc = mutate(
+            doc, draw(st.sampled_from(where)), draw(st.sampled_from(OPS)), draw(st.integers(0, 999))
+        )
     return doc
 
 
@@ -242,7 +160,7 @@ def _donors() -> dict[str, list[Any]]:
     """Every value each field name takes somewhere in the valid corpus."""
     found: dict[str, list[Any]] = {}
     for doc in VALID:
-        for path in _paths(doc):
+        for path in paths(doc):
             if isinstance(path[-1], str):
                 v = doc
                 for part in path:
@@ -385,11 +303,11 @@ def _with_duplicate(doc: dict[str, Any], path: tuple[Any, ...]) -> str:
 @given(st.data())
 def test_a_duplicated_key_is_an_error_naming_both_lines(data: st.DataObject) -> None:
     doc = data.draw(st.sampled_from(VALID))
-    keys = [p for p in _paths(doc) if isinstance(p[-1], str)]
+    keys = [p for p in paths(doc) if isinstance(p[-1], str)]
     path = data.draw(st.sampled_from(keys))
     loaded = load_text(_with_duplicate(doc, path), Path("dup.yaml"))
-    (problem,) = [p for p in loaded.problems if p.check is Check.YAML]
+    (problem,) = [p for p in loaded.problems if p.check is Check.DUPLICATE_KEY]
     assert f"duplicate key {path[-1]!r}: also set on line" in problem.message
-    first = int(problem.message.rsplit("line ", 1)[1].split(";")[0])
+    first = int(problem.message.split("also set on line ", 1)[1].split(";")[0])
     second = int(problem.where.split(":")[1])
     assert first < second

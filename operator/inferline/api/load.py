@@ -2,7 +2,7 @@
 
 A document is read as kubectl reads it (`yamlparse`), and judged as the apiserver judges it:
 wire (camelCase) names only, no type coercion (a quoted number is a string), null fields
-dropped, status ignored, the size etcd stores at most. `validate` therefore accepts what
+dropped, the size etcd stores at most. `validate` therefore accepts what
 `kubectl apply` accepts, and the other way round; the parity tests hold it to that.
 """
 
@@ -116,6 +116,10 @@ def load_text(text: str, source: Path) -> LoadResult:
         return result
     for raw in raw_docs:
         where = f"{source}:{raw.line}"
+        for line, col, message in raw.duplicate_keys:
+            result.problems.append(
+                Problem(f"{source}:{line}:{col}", message, check=Check.DUPLICATE_KEY)
+            )
         for line, col, message in raw.renamed_keys:
             result.problems.append(
                 Problem(f"{source}:{line}:{col}", message, check=Check.YAML11_KEY)
@@ -146,7 +150,7 @@ def object_key(data: Any) -> ObjectKey | None:
 def load_object(data: Any, where: str) -> LoadResult:
     """One object as read from a cluster (no file: relative paths in it mean nothing)."""
     result = LoadResult()
-    parsed = parse_resource(data, where, keep_status=True)
+    parsed = parse_resource(data, where)
     if isinstance(parsed, list):
         result.problems += parsed
         if (key := object_key(data)) is not None:
@@ -162,13 +166,12 @@ def parse_resource(
     *,
     raw: RawDocument | None = None,
     source: str | None = None,
-    keep_status: bool = False,
 ) -> Resource | list[Problem]:
     """One resource from plain (JSON-like) data, or the problems that stop it from being one.
 
     `raw` (with `source`) is the YAML document the data came from: messages then point at the
-    line of each field. `status` is ignored unless `keep_status` (objects read from a cluster):
-    the apiserver ignores it in what a user applies.
+    line of each field. A `status` in a manifest is checked too: server-side apply types it
+    before it drops it.
     """
     if not isinstance(data, dict):
         return [Problem(where, f"expected a mapping (a Kubernetes object), got {_kind_of(data)}")]
@@ -192,8 +195,6 @@ def parse_resource(
                 where, f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}", obj, "kind"
             )
         ]
-    if not keep_status and info.status is not None and "status" in data:
-        data = {k: v for k, v in data.items() if k != "status"}
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     size = len(text) if text.isascii() else len(text.encode())
     if size > MAX_OBJECT_BYTES:

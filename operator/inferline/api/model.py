@@ -237,7 +237,9 @@ class ModelSpec(ApiModel):
     max_batch_size: Annotated[int, Field(ge=0, le=1 << 20)] = 0
     dynamic_batching: DynamicBatching | None = None
     instances: Annotated[int, Field(ge=1, le=64)] = 1
-    parameters: dict[str, str] = Field(
+    parameters: Annotated[
+        dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=64)
+    ] = Field(
         default_factory=dict,
         description="Triton model parameters, written into config.pbtxt as given (they win over "
         "what Inferline sets). EXECUTION_ENV_PATH must not be a URI: use pythonEnvironment.",

@@ -193,8 +193,11 @@ class InferencePipeline(ApiModel):
             lambda p: names.pipeline_name_ok(p.metadata.name),
         ),
         CelRule(
-            "!has(self.spec.servedName) || !self.spec.steps.exists(s, "
-            "self.metadata.name + '-' + s.name == self.spec.servedName)",
+            # servedName == name + '-' + step, said cheaply enough for the CEL cost budget.
+            "!has(self.spec.servedName) || "
+            "!(self.spec.servedName.startsWith(self.metadata.name + '-') && "
+            "self.spec.steps.exists(s, size(self.spec.servedName) == size(self.metadata.name) + "
+            "1 + size(s.name) && self.spec.servedName.endsWith(s.name)))",
             "spec.servedName is the Triton model name of a step (<metadata.name>-<step name>); "
             "choose another",
             lambda p: (

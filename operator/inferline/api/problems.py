@@ -22,6 +22,7 @@ class Check(StrEnum):
     SIZE = "size"  # larger than the apiserver stores
     # -- validate only --
     YAML11_KEY = "yaml11-key"  # a bare y/n/on/off key, which kubectl silently renames
+    DUPLICATE_KEY = "duplicate-key"  # a key twice in one mapping; kubectl keeps the last
     DUPLICATE_OBJECT = "duplicate-object"  # the same kind/namespace/name twice in the input
     REFERENCES = "references"  # a Backend or Model a pipeline names is missing or invalid
     BACKEND = "backend"  # the backend cannot serve a step (device, format, adapter)

@@ -6,7 +6,8 @@ so the apiserver sees `1.0` as the integer 1 and never sees a timestamp or a NaN
 resolves plain scalars with go-yaml v2's rules and normalizes numbers as that JSON round trip
 does, so `validate` judges the object the apiserver will judge.
 
-It is also the guard against hostile input: duplicate keys are errors naming both lines,
+It is also the guard against hostile input and silent surprises: duplicate keys are reported
+naming both lines (kubectl keeps the last value without a word),
 nesting is bounded, alias expansion is bounded (go-yaml v2's own ratio rule), and a document
 larger than any object the apiserver stores is refused before it is built. Everything runs on
 libyaml's C event stream with an explicit stack: no recursion, no traceback.
@@ -199,6 +200,8 @@ class RawDocument:
     yaml11_words: dict[tuple[int, Any], str] = field(default_factory=dict)
     # Keys that kubectl silently renames (a bare `y:` becomes "true"): (line, column, message).
     renamed_keys: list[tuple[int, int, str]] = field(default_factory=list)
+    # Keys written twice in one mapping (kubectl keeps the last): (line, column, message).
+    duplicate_keys: list[tuple[int, int, str]] = field(default_factory=list)
 
     def position(self, path: tuple[Any, ...]) -> tuple[int, int] | None:
         """(line, column) of the entry at `path` (keys and indexes), or of its nearest parent."""
@@ -336,8 +339,13 @@ class _Builder:
             return
         first = f.seen.get(key)
         if first is not None:
-            raise YamlProblem(
-                *f.key_mark, f"duplicate key {key!r}: also set on line {first}; keep one"
+            # kubectl keeps the last value without a word; say so, and read on as it does.
+            self.doc.duplicate_keys.append(
+                (
+                    *f.key_mark,
+                    f"duplicate key {key!r}: also set on line {first}; kubectl silently keeps "
+                    "the last one: keep one",
+                )
             )
         f.seen[key] = f.key_mark[0]
         c[key] = v
