@@ -7,12 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .common import ApiModel, Device, ObjectMeta, words_for
+from .images import CPU_RUNTIME_IMAGE, GPU_RUNTIME_IMAGE
 from .model import ModelFormat, PythonEnvironment
 
 TRITON_VERSION = "2.51.0"  # the tritonserver nvidia-pytriton 0.7.0 ships; NGC release 24.10
-TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
-CPU_RUNTIME_IMAGE = "ghcr.io/inferline/runtime-cpu:0.1.0"
-GPU_RUNTIME_IMAGE = "ghcr.io/inferline/runtime-gpu:0.1.0"
 
 
 ENV_NAME = words_for(
