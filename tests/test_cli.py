@@ -71,7 +71,13 @@ def test_not_a_mapping_and_wrong_kind(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "expected a mapping (a Kubernetes object), got a list" in r.stderr
     assert "unknown kind 'Pipeline'" in r.stderr
-    assert "apiVersion must be inferline.dev/v1alpha1, got 'v1'" in r.stderr
+    # A ConfigMap beside a pipeline is Kubernetes' to check, not ours...
+    assert "ConfigMap" not in r.stderr
+    # ...but a misspelt version of ours is a mistake.
+    f.write_text("apiVersion: inferline.dev/v1\nkind: Model\nmetadata: {name: x}\n")
+    r = run_cli("validate", str(f))
+    assert r.returncode == 1
+    assert "apiVersion must be inferline.dev/v1alpha1, got 'inferline.dev/v1'" in r.stderr
 
 
 def test_version_and_help() -> None:

@@ -16,16 +16,16 @@ from inferline.compile import check_loaded, render_manifest
 
 from ..conftest import EXAMPLES
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-# Kinds whose names Kubernetes checks as DNS-1035 labels (Service) or DNS-1123 labels/subdomains.
-MUST_BE_1035 = {"Service"}
 
 
 def _kube_name_ok(kind: str, name: str) -> bool:
-    label = DNS1035_LABEL if kind in MUST_BE_1035 else DNS1123_LABEL
-    # Everything we create must also fit in a label value (the pipeline label, pod names).
-    return len(name) <= 63 and label.match(name) is not None
+    """As the apiserver checks the name of each kind: a Service's is a DNS-1035 label, the
+    others' DNS subdomains."""
+    if kind == "Service":
+        return len(name) <= 63 and DNS1035_LABEL.match(name) is not None
+    return len(name) <= 253 and DNS1123_SUBDOMAIN.match(name) is not None
 
 
 names_st = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,70}[a-z0-9])?\Z")
@@ -39,6 +39,8 @@ def test_every_child_name_is_valid_when_the_pipeline_name_is(name: str) -> None:
         assert _kube_name_ok(kind, child), (kind, child)
     (value,) = names.pipeline_labels(name).values()
     assert len(value) <= names.MAX_LABEL_VALUE
+    # Room for a suffix: `<name>-<9 characters>` is still a Service name and a label value.
+    assert _kube_name_ok("Service", f"{name}-{'x' * (names.SUFFIX_ROOM - 1)}")
 
 
 def test_the_rule_is_tight() -> None:
@@ -47,9 +49,8 @@ def test_the_rule_is_tight() -> None:
     assert not names.pipeline_name_ok("9lives")  # a Service name starts with a letter
     assert not names.pipeline_name_ok("has.dots")
     assert not names.pipeline_name_ok("ends-")
-    # The longest accepted name leaves room for the longest suffix, and no more than needed.
-    longest = max(len(c) for c in names.kubernetes_names("p" * names.MAX_PIPELINE_NAME).values())
-    assert longest == 63
+    # The longest accepted name leaves exactly SUFFIX_ROOM under 63.
+    assert names.MAX_PIPELINE_NAME + names.SUFFIX_ROOM == names.MAX_LABEL_VALUE
 
 
 def test_the_crd_carries_the_same_rule() -> None:

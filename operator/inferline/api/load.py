@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .common import API_VERSION
+from .common import API_VERSION, GROUP
 from .kinds import KINDS, Resource
 from .messages import explain
 from .problems import Check, Problem
@@ -56,11 +56,14 @@ class LoadResult:
     problems: list[Problem] = field(default_factory=list)
     # Objects that were there but did not parse: references to them are "invalid", not "missing".
     invalid: set[ObjectKey] = field(default_factory=set)
+    # Objects of other APIs (a ConfigMap beside a pipeline): Kubernetes' to check, not ours.
+    others: int = 0
 
     def extend(self, other: LoadResult) -> None:
         self.documents += other.documents
         self.problems += other.problems
         self.invalid |= other.invalid
+        self.others += other.others
 
 
 def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
@@ -124,6 +127,9 @@ def load_text(text: str, source: Path) -> LoadResult:
             result.problems.append(
                 Problem(f"{source}:{line}:{col}", message, check=Check.YAML11_KEY)
             )
+        if _other_api(raw.data):
+            result.others += 1
+            continue
         parsed = parse_resource(raw.data, where, raw=raw, source=str(source))
         if isinstance(parsed, list):
             result.problems += parsed
@@ -132,6 +138,18 @@ def load_text(text: str, source: Path) -> LoadResult:
         else:
             result.documents.append(Document(parsed, where, base_dir))
     return result
+
+
+def _other_api(data: Any) -> bool:
+    """An object of another API group (v1 ConfigMap, apps/v1 Deployment...), kind unknown to us.
+
+    A misspelt version of ours (inferline.dev/v1) or one of our kinds under another group is
+    still reported: those are mistakes, not someone else's objects.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("apiVersion"), str):
+        return False
+    group = data["apiVersion"].rpartition("/")[0]
+    return group != GROUP and data.get("kind") not in KINDS
 
 
 def object_key(data: Any) -> ObjectKey | None:

@@ -20,6 +20,7 @@ from .common import (
     ObjectMeta,
     OutputTensor,
     Sha256,
+    words_for,
 )
 
 SHA256_PATTERN = SHA256
@@ -110,6 +111,46 @@ class VersionPolicy(ApiModel):
     specific: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=16)] | None = None
 
 
+class AddressingStyle(StrEnum):
+    PATH = "path"  # https://endpoint/bucket/key: MinIO, Ceph and most S3-compatible stores
+    VIRTUAL = "virtual"  # https://bucket.endpoint/key
+
+
+ENDPOINT_URL = words_for(r"^https?://[^\s/]+(/\S*)?$", "an http:// or https:// URL without spaces")
+REGION = words_for(r"^[a-z0-9-]+$", "lowercase letters, digits and '-' (e.g. eu-west-1)")
+
+
+class StorageOptions(ApiModel):
+    """How to reach the object store of `storageUri` (S3- or GCS-compatible endpoints).
+
+    Without it, s3:// goes to AWS (region us-east-1 unless the credentials Secret names one)
+    and gs:// to Google Cloud Storage. The Secret's AWS_ENDPOINT_URL and AWS_REGION keys count
+    too; these fields win over them.
+    """
+
+    cel_rules = (
+        CelRule(
+            "!has(self.addressingStyle) || has(self.endpoint)",
+            "addressingStyle applies to a custom endpoint",
+            lambda s: s.addressing_style is None or s.endpoint is not None,
+        ),
+    )
+
+    endpoint: Annotated[str, Field(max_length=2048, pattern=ENDPOINT_URL)] | None = Field(
+        default=None,
+        description="Endpoint URL of an S3-compatible store (MinIO, Ceph, R2, ...) or a "
+        "GCS base URL, e.g. http://minio.storage:9000.",
+    )
+    region: Annotated[str, Field(max_length=64, pattern=REGION)] | None = Field(
+        default=None, description="S3 region, e.g. eu-west-1."
+    )
+    addressing_style: AddressingStyle | None = Field(
+        default=None,
+        description="S3 request style: path (bucket in the path) or virtual (bucket in the "
+        "host name). Default: path for a custom endpoint.",
+    )
+
+
 class PythonCode(ApiModel):
     """Where a python model's code comes from: a ConfigMap key, or a file next to the manifest."""
 
@@ -187,6 +228,12 @@ class ModelSpec(ApiModel):
             lambda m: m.dynamic_batching is None or m.max_batch_size > 0,
         ),
         CelRule(
+            "!has(self.storage) || (has(self.storageUri) && "
+            "(self.storageUri.startsWith('s3://') || self.storageUri.startsWith('gs://')))",
+            "storage applies to s3:// and gs:// storageUri",
+            lambda m: m.storage is None or (m.storage_uri or "").startswith(("s3://", "gs://")),
+        ),
+        CelRule(
             "!has(self.dynamicBatching) || !has(self.dynamicBatching.preferredBatchSizes) || "
             "self.dynamicBatching.preferredBatchSizes.all(s, s <= self.maxBatchSize)",
             "dynamicBatching.preferredBatchSizes must not exceed maxBatchSize",
@@ -255,7 +302,14 @@ class ModelSpec(ApiModel):
     version_policy: VersionPolicy | None = None
     credentials_secret: DnsSubdomain | None = Field(
         default=None,
-        description="A Secret holding credentials for storageUri (never put secrets in specs).",
+        description="A Secret holding credentials for storageUri (never put secrets in specs): "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (optional AWS_SESSION_TOKEN, "
+        "AWS_ENDPOINT_URL, AWS_REGION) for s3://, service-account.json for gs://, "
+        "header.<Name> keys sent as HTTP headers for http(s)://. Without one, requests are "
+        "anonymous.",
+    )
+    storage: StorageOptions | None = Field(
+        default=None, description="Endpoint, region and addressing style for storageUri."
     )
 
 

@@ -1,20 +1,21 @@
-"""The names of everything derived from a pipeline: one home for the rules and the functions.
+"""The names and labels of everything derived from a pipeline: one home for the rules and the
+functions.
 
-The operator names the objects it creates for an InferencePipeline `p` after it; `render` names
-Triton models after it. The pipeline name is therefore restricted to what every one of those
-names accepts, with room for the longest suffix:
+The operator names the objects it creates for an InferencePipeline `p` after it, and `render`
+names Triton models after it, so the pipeline's name is restricted to what every one of those
+names accepts, with room for suffixes:
 
 - a Service name is a DNS-1035 label: lowercase letters, digits and '-', starting with a
-  letter, ending with a letter or digit, at most 63 characters;
+  letter, ending with a letter or digit, at most 63 characters (the strictest of them all);
 - the label `inferline.dev/pipeline: p` that selects and prunes the children: a label value is
   at most 63 characters;
-- ConfigMaps `p-render` (and `p-render-N` when the manifest is split), a ResourceClaimTemplate
-  `p-gpu`: the suffix needs room inside those 63 characters; KEDA names the HPA it creates
-  `keda-hpa-p`.
+- names with a suffix: the render ConfigMap `p-render-<hash>` and the ResourceClaimTemplate
+  `p-gpu` (DNS subdomains, up to 253), KEDA's HPA `keda-hpa-p`; SUFFIX_ROOM (10) characters stay
+  free under 63 so that a derived Service or label value such as `p-metrics` also fits.
 
 So a pipeline name is a DNS-1035 label of at most MAX_PIPELINE_NAME (53) characters, and every
-function below returns a name that Kubernetes accepts for that kind. Triton models: the
-ensemble is served as the pipeline's `servedName` (default: its name); each step is the model
+function below returns a name Kubernetes accepts for its kind. Triton models: the ensemble is
+served as the pipeline's `servedName` (default: its name); each step is the model
 `<pipeline>-<step>`, which Triton accepts for any pipeline and step name (DNS labels).
 """
 
@@ -36,7 +37,18 @@ SUFFIX_ROOM = 10
 MAX_PIPELINE_NAME = MAX_LABEL_VALUE - SUFFIX_ROOM
 
 # The label every child carries: selects the pods, and prunes what is no longer rendered.
-PIPELINE_LABEL = "inferline.dev/pipeline"
+LABEL_PIPELINE = "inferline.dev/pipeline"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+MANAGER = "inferline"  # app.kubernetes.io/managed-by, and the server-side apply field manager
+
+ANNOTATION_CONFIG_HASH = "inferline.dev/config-hash"
+ANNOTATION_RENDER_HASH = "inferline.dev/render-hash"
+
+RENDER_HASH_LENGTH = 10
 
 # What Triton accepts as a served model name here: letters, digits, '_', '-' and '.', not
 # starting with '.' or '-' (it is a directory name and a URL path segment).
@@ -73,11 +85,10 @@ def service(pipeline: str) -> str:
     return pipeline
 
 
-def render_config_map(pipeline: str, part: int = 0) -> str:
-    """The ConfigMap(s) carrying the render manifest; part > 0 when it is split (1 MiB each)."""
-    if not 0 <= part < 100:
-        raise ValueError(f"part {part} out of range 0..99")
-    return f"{pipeline}-render" if part == 0 else f"{pipeline}-render-{part}"
+def render_config_map(pipeline: str, digest: str) -> str:
+    """The immutable ConfigMap holding one render manifest; a new render gets a new name, so
+    pods of the previous rollout keep theirs until they are gone."""
+    return f"{pipeline}-render-{digest[:RENDER_HASH_LENGTH]}"
 
 
 def pod_disruption_budget(pipeline: str) -> str:
@@ -107,7 +118,7 @@ def resource_claim_template(pipeline: str) -> str:
 
 def pipeline_labels(pipeline: str) -> dict[str, str]:
     """The labels that select a pipeline's pods and mark its children for pruning."""
-    return {PIPELINE_LABEL: pipeline}
+    return {LABEL_PIPELINE: pipeline}
 
 
 def step_model(pipeline: str, step: str) -> str:
@@ -125,8 +136,7 @@ def kubernetes_names(pipeline: str) -> dict[str, str]:
     return {
         "Deployment": deployment(pipeline),
         "Service": service(pipeline),
-        "ConfigMap": render_config_map(pipeline),
-        "ConfigMap (split, last part)": render_config_map(pipeline, 99),
+        "ConfigMap": render_config_map(pipeline, "f" * 64),
         "PodDisruptionBudget": pod_disruption_budget(pipeline),
         "ServiceMonitor": service_monitor(pipeline),
         "PodMonitor": pod_monitor(pipeline),

@@ -161,6 +161,28 @@ class Autoscaling(ApiModel):
     )
 
 
+QUANTITY = words_for(
+    r"^[0-9]+(\.[0-9]+)?([KMGT]i?)?$",
+    "a size such as 50Gi, 500M or 1.5Ti (K, M, G, T, optionally i)",
+)
+
+
+class ArtifactCache(ApiModel):
+    """A PersistentVolumeClaim for the pipeline's artifact cache.
+
+    Artifacts are cached by content (sha256, or URI + ETag): a restarted pod, and every replica
+    sharing the claim, fetches each one once. A ReadWriteMany claim lets replicas on several
+    nodes share it; a ReadWriteOnce claim serves the pods of one node.
+    """
+
+    claim_name: DnsSubdomain
+    max_size: Annotated[str, Field(max_length=32, pattern=QUANTITY)] | None = Field(
+        default=None,
+        description="Evict least recently used artifacts above this size, e.g. 50Gi "
+        "(default: no cap; size the claim instead).",
+    )
+
+
 class InferencePipelineSpec(ApiModel):
     inputs: Annotated[list[InputTensor], Field(min_length=1, max_length=MAX_TENSORS)]
     outputs: Annotated[list[OutputTensor], Field(min_length=1, max_length=MAX_TENSORS)]
@@ -170,6 +192,11 @@ class InferencePipelineSpec(ApiModel):
     placement: Placement = Field(default_factory=Placement)
     replicas: Annotated[int, Field(ge=0, le=1000)] = 1
     autoscaling: Autoscaling | None = None
+    artifact_cache: ArtifactCache | None = Field(
+        default=None,
+        description="A claim to cache model artifacts on, so restarts and replicas skip the "
+        "download (default: a per-pod emptyDir, which survives container restarts).",
+    )
     served_name: (
         Annotated[
             str,

@@ -34,6 +34,7 @@ class Check(StrEnum):
 
 
 ADMISSION_CHECKS = frozenset({Check.YAML, Check.SCHEMA, Check.SIZE})
+MISSING_REFERENCE = "missing-reference"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Problem:
     obj: str = ""  # "InferencePipeline/readability"
     path: str = ""  # "spec.steps[1].inputMap.INPUT_IDS"
     severity: Severity = "error"
+    # Machine-readable kind of problem, for callers that act differently on it (the operator
+    # retries a missing reference, but not an invalid spec).
+    code: str = ""
     check: Check = Check.SCHEMA
 
     def __str__(self) -> str:
@@ -73,11 +77,11 @@ class Checker:
         self.obj = obj
         self.problems: list[Problem] = []
 
-    def error(self, path: str, message: str, check: Check) -> None:
-        self.problems.append(Problem(self.where, message, self.obj, path, "error", check))
+    def error(self, path: str, message: str, check: Check, code: str = "") -> None:
+        self.problems.append(Problem(self.where, message, self.obj, path, "error", code, check))
 
     def warn(self, path: str, message: str, check: Check) -> None:
-        self.problems.append(Problem(self.where, message, self.obj, path, "warning", check))
+        self.problems.append(Problem(self.where, message, self.obj, path, "warning", check=check))
 
     @property
     def failed(self) -> bool:

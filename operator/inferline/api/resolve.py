@@ -14,7 +14,7 @@ from .common import Device
 from .load import Document, ObjectKey
 from .model import Model, ModelFormat, ModelSpec
 from .pipeline import BackendKind, InferencePipeline, Step
-from .problems import Check, Checker
+from .problems import MISSING_REFERENCE, Check, Checker
 
 # Formats the runtime can serve through a python adapter model when the backend lacks them.
 ADAPTER_LIBRARIES: dict[ModelFormat, str] = {
@@ -167,6 +167,7 @@ def _resolve_backend(
                 "spec.backend.name",
                 f"{ref.kind.value} {ref.name!r} not found; known: {', '.join(known) or 'none'}",
                 Check.REFERENCES,
+                MISSING_REFERENCE,
             )
     return ref.name, found
 
@@ -203,6 +204,7 @@ def _resolve_step(
                     f"Model {name!r} not found in namespace {ns!r}; pass the file that "
                     "defines it (or create it)",
                     Check.REFERENCES,
+                    MISSING_REFERENCE,
                 )
             else:
                 c.warn(

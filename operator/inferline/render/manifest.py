@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .. import __version__
 from ..api.common import ApiModel, InputTensor, OutputTensor
+from ..api.model import StorageOptions
 from ..errors import UserError
 
 MANIFEST_FILE = "render.json"
@@ -41,6 +42,7 @@ class RepoFile(ApiModel):
     source: str | None = None
     sha256: str | None = None
     credentials_secret: str | None = None
+    storage: StorageOptions | None = None  # endpoint, region, addressing for S3/GCS-compatibles
 
     @field_validator("path")
     @classmethod

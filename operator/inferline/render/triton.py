@@ -126,13 +126,15 @@ def labels_filename(t: OutputTensor) -> str:
 
 
 def _labels_files(
-    model: str, tensors: list[OutputTensor], base: Path | None, secret: str | None = None
+    model: str, tensors: list[OutputTensor], base: Path | None, spec: ModelSpec | None = None
 ) -> list[RepoFile]:
+    """Labels files, fetched with the model's credentials and storage options (if a model)."""
     return [
         RepoFile(
             path=f"{model}/{labels_filename(t)}",
             source=resolve_uri(t.labels_uri, base),
-            credentials_secret=secret,
+            credentials_secret=spec.credentials_secret if spec else None,
+            storage=spec.storage if spec else None,
         )
         for t in tensors
         if t.labels_uri
@@ -206,7 +208,7 @@ def render_step(rp: ResolvedPipeline, rs: ResolvedStep, base: Path | None = None
             _param(config, "FORCE_CPU_ONLY_INPUT_TENSORS", "no")
     else:
         files += _adapter(config, name, rs, base)
-    files += _labels_files(name, spec.outputs, base, spec.credentials_secret)
+    files += _labels_files(name, spec.outputs, base, spec)
     for k, v in sorted(spec.parameters.items()):  # the user's parameters win
         _param(config, k, v)
     return RenderedModel(name, config, files, rs.step.name, rs.served_as, rs.device.value)
@@ -259,6 +261,7 @@ def _artifact(path: str, spec: ModelSpec, base: Path | None) -> RepoFile:
         source=resolve_uri(spec.storage_uri, base),
         sha256=spec.sha256,
         credentials_secret=spec.credentials_secret,
+        storage=spec.storage,
     )
 
 
@@ -288,6 +291,7 @@ def _python_files(name: str, spec: ModelSpec, base: Path | None) -> list[RepoFil
                 source=resolve_uri(spec.storage_uri, base),
                 sha256=spec.sha256,
                 credentials_secret=spec.credentials_secret,
+                storage=spec.storage,
             )
         )
     return files
