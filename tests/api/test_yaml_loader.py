@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -107,13 +106,10 @@ def test_duplicate_keys_name_both_lines_and_the_last_wins() -> None:
 def _one_line_error(text: str, tmp_path: Path, timeout: float = 20) -> str:
     f = tmp_path / "evil.yaml"
     f.write_text(text)
-    t0 = time.monotonic()
-    r = run_cli("validate", str(f), timeout=timeout)
-    elapsed = time.monotonic() - t0
+    r = run_cli("validate", str(f), timeout=timeout)  # bounded: a hang fails the test
     assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr, r.stderr[-2000:]
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 2 and lines[-1] == "invalid: 1 problem", r.stderr[-2000:]
-    assert elapsed < timeout
     return lines[0]
 
 

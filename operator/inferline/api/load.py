@@ -9,8 +9,9 @@ dropped, the size etcd stores at most. `validate` therefore accepts what
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -191,12 +192,14 @@ def parse_resource(
     line of each field. A `status` in a manifest is checked too: server-side apply types it
     before it drops it.
     """
+    if isinstance(data, Mapping) and not isinstance(data, dict):
+        data = dict(data)
     if not isinstance(data, dict):
         return [Problem(where, f"expected a mapping (a Kubernetes object), got {_kind_of(data)}")]
     kind = data.get("kind")
     meta = data.get("metadata")
     name = meta.get("name", "?") if isinstance(meta, dict) else "?"
-    obj = f"{kind}/{name}"
+    obj = f"{kind}/{name}" if isinstance(kind, str) else ""
     if data.get("apiVersion") != API_VERSION:
         return [
             Problem(
@@ -213,7 +216,10 @@ def parse_resource(
                 where, f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}", obj, "kind"
             )
         ]
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
+    except (TypeError, ValueError) as e:  # a value JSON cannot carry (NaN, an object)
+        return [Problem(where, f"not a JSON object: {e}", obj)]
     size = len(text) if text.isascii() else len(text.encode())
     if size > MAX_OBJECT_BYTES:
         return [
@@ -241,6 +247,15 @@ def parse_resource(
                     here = f"{source}:{pos[0]}"
             problems.append(Problem(here, msg, obj, path))
         return problems
+
+
+def _jsonable(value: Any) -> Any:
+    """Mappings that are not dicts (a kopf Body) as dicts, for objects read from a cluster."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _kind_of(data: Any) -> str:
