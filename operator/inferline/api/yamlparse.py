@@ -231,6 +231,7 @@ class RawDocument:
 
 
 _NO_KEY: Any = object()
+_UNSEEN: Any = object()
 _MERGE: Any = object()
 
 
@@ -416,6 +417,7 @@ def parse_stream(text: str) -> list[RawDocument]:
     get_event: Callable[[], Any] = loader.get_event  # events are duck-typed in the hot loop
     b: _Builder | None = None
     doc_start = 0
+    resolved: dict[str, Any] = {}
     try:
         while True:
             ev = get_event()
@@ -438,7 +440,11 @@ def parse_stream(text: str) -> list[RawDocument]:
                         b.stack[-1].key = _MERGE
                         b.stack[-1].key_mark = mark
                         continue
-                    value = resolve_plain(text_value)
+                    value = resolved.get(text_value, _UNSEEN)
+                    if value is _UNSEEN:  # keys and enum values repeat: resolve each once
+                        value = resolve_plain(text_value)
+                        if len(resolved) < 4096:
+                            resolved[text_value] = value
                     vcls = value.__class__
                     if vcls is bool:
                         if text_value in YAML11_ONLY_BOOLEANS:
