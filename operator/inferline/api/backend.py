@@ -6,13 +6,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import ApiModel, Device, ObjectMeta
-from .model import ModelFormat
+from .common import ApiModel, Device, ObjectMeta, words_for
+from .images import CPU_RUNTIME_IMAGE, GPU_RUNTIME_IMAGE
+from .model import ModelFormat, PythonEnvironment
 
 TRITON_VERSION = "2.51.0"  # the tritonserver nvidia-pytriton 0.7.0 ships; NGC release 24.10
-TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
-CPU_RUNTIME_IMAGE = "ghcr.io/inferline/runtime-cpu:0.1.0"
-GPU_RUNTIME_IMAGE = "ghcr.io/inferline/runtime-gpu:0.1.0"
+
+
+ENV_NAME = words_for(
+    r"^[A-Za-z_][A-Za-z0-9_.\-]*$",
+    "letters, digits, '_', '.' and '-', starting with a letter or '_'",
+)
+SEMVER = words_for(r"^\d+\.\d+\.\d+$", "a version MAJOR.MINOR.PATCH such as 2.51.0")
 
 
 class ResourceList(ApiModel):
@@ -26,23 +31,13 @@ class Resources(ApiModel):
 
 
 class EnvVar(ApiModel):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$", max_length=256)]
+    name: Annotated[str, Field(pattern=ENV_NAME, max_length=256)]
     value: Annotated[str, Field(max_length=32768)]
-
-
-class PythonEnvironment(ApiModel):
-    """A packed Python environment (conda-pack tarball) for python models.
-
-    Rendered as Triton's EXECUTION_ENV_PATH parameter on every python model.
-    """
-
-    storage_uri: Annotated[str, Field(max_length=4096)]
-    sha256: Annotated[str, Field(pattern=r"^[a-f0-9]{64}$")] | None = None
 
 
 class BackendSpec(ApiModel):
     image: Annotated[str, Field(min_length=1, max_length=1024)]
-    triton_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = TRITON_VERSION
+    triton_version: Annotated[str, Field(pattern=SEMVER)] = TRITON_VERSION
     formats: Annotated[list[ModelFormat], Field(min_length=1, max_length=8)] = Field(
         description="Model formats this runtime serves natively; others go through python "
         "adapter models where one exists."
@@ -55,7 +50,11 @@ class BackendSpec(ApiModel):
         default_factory=list, description="Extra tritonserver arguments."
     )
     env: Annotated[list[EnvVar], Field(max_length=64)] = Field(default_factory=list)
-    python_environment: PythonEnvironment | None = None
+    python_environment: PythonEnvironment | None = Field(
+        default=None,
+        description="A packed Python environment for every python model this backend serves "
+        "(a Model's own pythonEnvironment wins).",
+    )
 
 
 class Backend(ApiModel):

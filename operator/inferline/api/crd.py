@@ -85,17 +85,6 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
-def _metadata_name_rule() -> dict[str, Any]:
-    # Steps and the ensemble become Triton models and Kubernetes objects named after the
-    # pipeline; a DNS-1123 label keeps both happy.
-    return {
-        "rule": "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && "
-        "size(self.metadata.name) <= 63",
-        "message": "metadata.name must be a DNS-1123 label (lowercase letters, digits, '-'; at "
-        "most 63 characters)",
-    }
-
-
 def crd_for(info: KindInfo) -> dict[str, Any]:
     props: dict[str, Any] = {
         "apiVersion": {"type": "string"},
@@ -112,8 +101,10 @@ def crd_for(info: KindInfo) -> dict[str, Any]:
         "required": ["spec"],
         "properties": props,
     }
-    if info.kind == "InferencePipeline":
-        schema["x-kubernetes-validations"] = [_metadata_name_rule()]
+    # Rules over the whole object (the pipeline's name, which its children are named after).
+    rules = getattr(info.resource, "cel_rules", ())
+    if rules:
+        schema["x-kubernetes-validations"] = [{"rule": r.rule, "message": r.message} for r in rules]
     version: dict[str, Any] = {
         "name": VERSION,
         "served": True,

@@ -1,18 +1,36 @@
-"""Parse multi-document YAML into typed resources, turning every mistake into a Problem."""
+"""Parse multi-document YAML into typed resources, turning every mistake into a Problem.
+
+A document is read as kubectl reads it (`yamlparse`), and judged as the apiserver judges it:
+wire (camelCase) names only, no type coercion (a quoted number is a string), null fields
+dropped, the size etcd stores at most. `validate` therefore accepts what
+`kubectl apply` accepts, and the other way round; the parity tests hold it to that.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from .common import API_VERSION, GROUP
 from .kinds import KINDS, Resource
-from .problems import Problem
+from .messages import explain
+from .problems import Check, Problem
+from .yamlparse import RawDocument, YamlProblem, parse_stream
+
+# The largest object the apiserver stores: etcd's default --max-request-bytes (1.5 MiB). The
+# apiserver's own request-body limit (3 MiB) is larger, so this is the one a real `kubectl
+# apply` hits ("etcdserver: request is too large"); a server-side dry run never writes to etcd
+# and misses it. Measured on the object's compact JSON, which is what kubectl sends; the
+# managedFields the apiserver adds on top make the stored object larger still.
+MAX_OBJECT_BYTES = 1536 * 1024
+# A file larger than this is refused unread: no set of manifests is that large.
+MAX_FILE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -71,9 +89,20 @@ def load_paths(paths: Iterable[Path]) -> LoadResult:
     result = LoadResult(problems=problems)
     for f in files:
         try:
+            size = f.stat().st_size
+            if size > MAX_FILE_BYTES:
+                result.problems.append(
+                    Problem(
+                        str(f),
+                        f"file is {size} bytes; manifests larger than {MAX_FILE_BYTES >> 20} MiB "
+                        "are not read",
+                        check=Check.SIZE,
+                    )
+                )
+                continue
             text = f.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            result.problems.append(Problem(str(f), f"cannot read file: {e}"))
+            result.problems.append(Problem(str(f), f"cannot read file: {e}", check=Check.YAML))
             continue
         result.extend(load_text(text, f))
     return result
@@ -84,28 +113,28 @@ def load_text(text: str, source: Path) -> LoadResult:
     result = LoadResult()
     base_dir = Path(source).absolute().parent
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as e:
-        result.problems.append(Problem(_yaml_where(source, e), f"invalid YAML: {_yaml_reason(e)}"))
+        raw_docs = parse_stream(text)
+    except YamlProblem as e:
+        where = f"{source}:{e.line}:{e.column}" if e.line else str(source)
+        result.problems.append(Problem(where, f"invalid YAML: {e.message}", check=Check.YAML))
         return result
-    for node in nodes:
-        if node is None:
-            continue
-        result.problems += _yaml11_booleans(node, source)
-        line = node.start_mark.line + 1
-        where = f"{source}:{line}"
-        try:
-            data = yaml.SafeLoader(yaml.serialize(node)).get_single_data()
-        except yaml.YAMLError as e:  # e.g. a bad tag; composing succeeded but loading did not
-            result.problems.append(Problem(where, f"invalid YAML: {_yaml_reason(e)}"))
-            continue
-        if _other_api(data):
+    for raw in raw_docs:
+        where = f"{source}:{raw.line}"
+        for line, col, message in raw.duplicate_keys:
+            result.problems.append(
+                Problem(f"{source}:{line}:{col}", message, check=Check.DUPLICATE_KEY)
+            )
+        for line, col, message in raw.renamed_keys:
+            result.problems.append(
+                Problem(f"{source}:{line}:{col}", message, check=Check.YAML11_KEY)
+            )
+        if _other_api(raw.data):
             result.others += 1
             continue
-        parsed = parse_resource(data, where)
+        parsed = parse_resource(raw.data, where, raw=raw, source=str(source))
         if isinstance(parsed, list):
             result.problems += parsed
-            if (key := object_key(data)) is not None:
+            if (key := object_key(raw.data)) is not None:
                 result.invalid.add(key)
         else:
             result.documents.append(Document(parsed, where, base_dir))
@@ -137,35 +166,6 @@ def object_key(data: Any) -> ObjectKey | None:
     return (kind, (ns if isinstance(ns, str) else "default") if namespaced else "", name)
 
 
-# kubectl and the apiserver parse YAML 1.1 (go-yaml v2), where a plain y/Y/n/N is a boolean;
-# PyYAML keeps them strings. Catch them here, or `validate` would pass what `apply` rejects.
-_YAML11_ONLY_BOOLEANS = {"y", "Y", "n", "N"}
-
-
-def _yaml11_booleans(node: yaml.Node, source: Path) -> list[Problem]:
-    found = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, yaml.ScalarNode):
-            if n.style is None and n.value in _YAML11_ONLY_BOOLEANS:
-                where = f"{source}:{n.start_mark.line + 1}:{n.start_mark.column + 1}"
-                found.append(
-                    Problem(
-                        where,
-                        f"a bare {n.value} is the boolean "
-                        f"{str(n.value in 'yY').lower()} to kubectl (YAML 1.1); "
-                        f'quote it: "{n.value}"',
-                    )
-                )
-        elif isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                stack += [k, v]
-        elif isinstance(n, yaml.SequenceNode):
-            stack += n.value
-    return found
-
-
 def load_object(data: Any, where: str) -> LoadResult:
     """One object as read from a cluster (no file: relative paths in it mean nothing)."""
     result = LoadResult()
@@ -179,17 +179,27 @@ def load_object(data: Any, where: str) -> LoadResult:
     return result
 
 
-def parse_resource(data: Any, where: str) -> Resource | list[Problem]:
-    """One resource from plain data, or the problems that stop it from being one."""
+def parse_resource(
+    data: Any,
+    where: str,
+    *,
+    raw: RawDocument | None = None,
+    source: str | None = None,
+) -> Resource | list[Problem]:
+    """One resource from plain (JSON-like) data, or the problems that stop it from being one.
+
+    `raw` (with `source`) is the YAML document the data came from: messages then point at the
+    line of each field. A `status` in a manifest is checked too: server-side apply types it
+    before it drops it.
+    """
+    if isinstance(data, Mapping) and not isinstance(data, dict):
+        data = dict(data)
     if not isinstance(data, dict):
         return [Problem(where, f"expected a mapping (a Kubernetes object), got {_kind_of(data)}")]
     kind = data.get("kind")
-    name = (
-        (data.get("metadata") or {}).get("name", "?")
-        if isinstance(data.get("metadata"), dict)
-        else "?"
-    )
-    obj = f"{kind}/{name}"
+    meta = data.get("metadata")
+    name = meta.get("name", "?") if isinstance(meta, dict) else "?"
+    obj = f"{kind}/{name}" if isinstance(kind, str) else ""
     if data.get("apiVersion") != API_VERSION:
         return [
             Problem(
@@ -203,61 +213,49 @@ def parse_resource(data: Any, where: str) -> Resource | list[Problem]:
     if info is None:
         return [
             Problem(
-                where,
-                f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}",
-                obj,
-                "kind",
+                where, f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}", obj, "kind"
             )
         ]
     try:
-        return info.resource.model_validate(data)  # type: ignore[return-value]
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
+    except (TypeError, ValueError) as e:  # a value JSON cannot carry (NaN, an object)
+        return [Problem(where, f"not a JSON object: {e}", obj)]
+    size = len(text) if text.isascii() else len(text.encode())
+    if size > MAX_OBJECT_BYTES:
+        return [
+            Problem(
+                where,
+                f"the object is {size} bytes as JSON; the apiserver stores objects of at most "
+                f"{MAX_OBJECT_BYTES} bytes (1.5 MiB, etcd's default --max-request-bytes): split "
+                "it (e.g. move inline models into Model objects)",
+                obj,
+                check=Check.SIZE,
+            )
+        ]
+    try:
+        # Wire names only, and JSON's types only (as the apiserver's structural schema).
+        return info.resource.model_validate_json(  # type: ignore[return-value]
+            text, strict=True, by_alias=True, by_name=False
+        )
     except ValidationError as e:
-        return [Problem(where, msg, obj, path) for path, msg in explain_validation_error(e)]
+        problems = []
+        for loc, path, msg in explain(e, raw.yaml11_word if raw is not None else None):
+            here = where
+            if raw is not None and source is not None:
+                pos = raw.position(loc)
+                if pos is not None:
+                    here = f"{source}:{pos[0]}"
+            problems.append(Problem(here, msg, obj, path))
+        return problems
 
 
-def explain_validation_error(e: ValidationError) -> list[tuple[str, str]]:
-    """pydantic errors as (field path in wire names, message a user can act on)."""
-    out = []
-    for err in e.errors(include_url=False):
-        loc = err["loc"]
-        path = ""
-        for part in loc:
-            if isinstance(part, int):
-                path += f"[{part}]"
-            else:
-                path += ("." if path else "") + str(part)
-        out.append((path, _message(err)))
-    return out
-
-
-def _message(err: Any) -> str:
-    t, msg, ctx = err["type"], err["msg"], err.get("ctx") or {}
-    if t == "extra_forbidden":
-        return "unknown field (check its spelling and indentation)"
-    if t == "missing":
-        return "required field is missing"
-    if t == "string_pattern_mismatch":
-        return f"{err['input']!r} does not match {ctx.get('pattern')}"
-    if t == "enum":
-        return f"{err['input']!r} is not one of {ctx.get('expected')}"
-    if t == "literal_error":
-        return f"{err['input']!r} is not allowed; expected {ctx.get('expected')}"
-    if t == "value_error":
-        return str(msg).removeprefix("Value error, ")
-    return str(msg)
-
-
-def _yaml_where(source: Path, e: yaml.YAMLError) -> str:
-    mark = getattr(e, "problem_mark", None)
-    return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else str(source)
-
-
-def _yaml_reason(e: yaml.YAMLError) -> str:
-    problem = getattr(e, "problem", None)
-    context = getattr(e, "context", None)
-    if problem:
-        return f"{problem} ({context})" if context else str(problem)
-    return str(e).splitlines()[0]
+def _jsonable(value: Any) -> Any:
+    """Mappings that are not dicts (a kopf Body) as dicts, for objects read from a cluster."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _kind_of(data: Any) -> str:

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from .common import (
     MAX_TENSORS,
+    SHA256,
+    STORAGE_URI_PATTERN,
     ApiModel,
+    CelRule,
     DnsSubdomain,
+    InputTensor,
     LocalObjectRef,
     ObjectMeta,
-    TensorSpec,
-    cel_rules,
+    OutputTensor,
+    Sha256,
+    words_for,
 )
 
-STORAGE_URI_PATTERN = (
-    r"^(s3|gs|https?|pvc|file)://.+$|^configmap://[a-z0-9]([-a-z0-9.]*[a-z0-9])?/.+$"
-)
-SHA256_PATTERN = r"^[a-f0-9]{64}$"
+SHA256_PATTERN = SHA256
+# Triton's FIL backend serves exactly these tensor names.
+FIL_INPUT, FIL_OUTPUT = "input__0", "output__0"
 
 
 class ModelFormat(StrEnum):
@@ -92,21 +97,27 @@ class TreeModel(ApiModel):
 class VersionPolicy(ApiModel):
     """Which versions of the model Triton serves: the latest N, all, or specific ones."""
 
+    cel_rules = (
+        CelRule(
+            "(has(self.latest) ? 1 : 0) + (has(self.all) && self.all ? 1 : 0) + "
+            "(has(self.specific) ? 1 : 0) == 1",
+            "set exactly one of latest, all, specific",
+            lambda v: [v.latest is not None, bool(v.all), v.specific is not None].count(True) == 1,
+        ),
+    )
+
     latest: Annotated[int, Field(ge=1)] | None = None
     all: bool | None = None
     specific: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=16)] | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> VersionPolicy:
-        chosen = [k for k in ("latest", "all", "specific") if getattr(self, k) not in (None, False)]
-        if len(chosen) != 1:
-            raise ValueError("set exactly one of latest, all, specific")
-        return self
 
 
 class AddressingStyle(StrEnum):
     PATH = "path"  # https://endpoint/bucket/key: MinIO, Ceph and most S3-compatible stores
     VIRTUAL = "virtual"  # https://bucket.endpoint/key
+
+
+ENDPOINT_URL = words_for(r"^https?://[^\s/]+(/\S*)?$", "an http:// or https:// URL without spaces")
+REGION = words_for(r"^[a-z0-9-]+$", "lowercase letters, digits and '-' (e.g. eu-west-1)")
 
 
 class StorageOptions(ApiModel):
@@ -117,21 +128,20 @@ class StorageOptions(ApiModel):
     too; these fields win over them.
     """
 
-    model_config = cel_rules(
-        (
+    cel_rules = (
+        CelRule(
             "!has(self.addressingStyle) || has(self.endpoint)",
             "addressingStyle applies to a custom endpoint",
+            lambda s: s.addressing_style is None or s.endpoint is not None,
         ),
     )
 
-    endpoint: (
-        Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s/]+(/\S*)?$")] | None
-    ) = Field(
+    endpoint: Annotated[str, Field(max_length=2048, pattern=ENDPOINT_URL)] | None = Field(
         default=None,
         description="Endpoint URL of an S3-compatible store (MinIO, Ceph, R2, ...) or a "
         "GCS base URL, e.g. http://minio.storage:9000.",
     )
-    region: Annotated[str, Field(max_length=64, pattern=r"^[a-z0-9-]+$")] | None = Field(
+    region: Annotated[str, Field(max_length=64, pattern=REGION)] | None = Field(
         default=None, description="S3 region, e.g. eu-west-1."
     )
     addressing_style: AddressingStyle | None = Field(
@@ -140,15 +150,17 @@ class StorageOptions(ApiModel):
         "host name). Default: path for a custom endpoint.",
     )
 
-    @model_validator(mode="after")
-    def _style_needs_endpoint(self) -> StorageOptions:
-        if self.addressing_style is not None and self.endpoint is None:
-            raise ValueError("addressingStyle applies to a custom endpoint")
-        return self
-
 
 class PythonCode(ApiModel):
     """Where a python model's code comes from: a ConfigMap key, or a file next to the manifest."""
+
+    cel_rules = (
+        CelRule(
+            "has(self.configMap) != has(self.file)",
+            "set exactly one of configMap, file",
+            lambda p: (p.config_map is None) != (p.file is None),
+        ),
+    )
 
     config_map: LocalObjectRef | None = None
     key: Annotated[str, Field(max_length=253)] = "model.py"
@@ -160,31 +172,97 @@ class PythonCode(ApiModel):
         description="Helper modules copied next to the code (paths relative to the manifest).",
     )
 
-    @model_validator(mode="after")
-    def _one_source(self) -> PythonCode:
-        if (self.config_map is None) == (self.file is None):
-            raise ValueError("set exactly one of configMap, file")
-        return self
+
+class PythonEnvironment(ApiModel):
+    """A packed Python environment (a conda-pack tarball) for python models.
+
+    Fetched into the model's directory and named by Triton's EXECUTION_ENV_PATH parameter.
+    """
+
+    storage_uri: Annotated[str, Field(max_length=4096, pattern=STORAGE_URI_PATTERN)] = Field(
+        description="Where the tarball lives (same schemes as a Model's storageUri)."
+    )
+    sha256: Sha256 | None = None
+    credentials_secret: DnsSubdomain | None = Field(
+        default=None, description="A Secret holding credentials for storageUri."
+    )
+
+
+_REMOTE_URI = r"^[A-Za-z][A-Za-z0-9+.-]*://"
 
 
 class ModelSpec(ApiModel):
-    model_config = cel_rules(
-        (
+    cel_rules = (
+        CelRule(
             "has(self.tree) == (self.format == 'fil')",
             "tree is required for, and only for, format fil",
+            lambda m: (m.tree is not None) == (m.format is ModelFormat.FIL),
         ),
-        (
+        CelRule(
             "self.format == 'python' || has(self.storageUri)",
             "storageUri is required for this format",
+            lambda m: m.format is ModelFormat.PYTHON or m.storage_uri is not None,
         ),
-        (
+        CelRule(
+            "self.format != 'python' || has(self.python) || has(self.storageUri)",
+            "a python model needs `python` (its code) or storageUri",
+            lambda m: (
+                m.format is not ModelFormat.PYTHON
+                or m.python is not None
+                or m.storage_uri is not None
+            ),
+        ),
+        CelRule(
+            "!has(self.python) || self.format == 'python'",
+            "`python` applies to format python only",
+            lambda m: m.python is None or m.format is ModelFormat.PYTHON,
+        ),
+        CelRule(
+            "!has(self.pythonEnvironment) || self.format == 'python'",
+            "pythonEnvironment applies to format python only",
+            lambda m: m.python_environment is None or m.format is ModelFormat.PYTHON,
+        ),
+        CelRule(
             "!has(self.dynamicBatching) || self.maxBatchSize > 0",
             "dynamicBatching needs maxBatchSize > 0",
+            lambda m: m.dynamic_batching is None or m.max_batch_size > 0,
         ),
-        (
+        CelRule(
             "!has(self.storage) || (has(self.storageUri) && "
             "(self.storageUri.startsWith('s3://') || self.storageUri.startsWith('gs://')))",
             "storage applies to s3:// and gs:// storageUri",
+            lambda m: m.storage is None or (m.storage_uri or "").startswith(("s3://", "gs://")),
+        ),
+        CelRule(
+            "!has(self.dynamicBatching) || !has(self.dynamicBatching.preferredBatchSizes) || "
+            "self.dynamicBatching.preferredBatchSizes.all(s, s <= self.maxBatchSize)",
+            "dynamicBatching.preferredBatchSizes must not exceed maxBatchSize",
+            lambda m: (
+                m.dynamic_batching is None
+                or all(s <= m.max_batch_size for s in m.dynamic_batching.preferred_batch_sizes)
+            ),
+        ),
+        CelRule(
+            f"self.format != 'fil' || (size(self.inputs) == 1 && "
+            f"self.inputs[0].name == '{FIL_INPUT}' && size(self.outputs) == 1 && "
+            f"self.outputs[0].name == '{FIL_OUTPUT}')",
+            f"a fil model has one input named {FIL_INPUT} and one output named {FIL_OUTPUT} "
+            "(the names Triton's FIL backend serves)",
+            lambda m: (
+                m.format is not ModelFormat.FIL
+                or (
+                    [t.name for t in m.inputs] == [FIL_INPUT]
+                    and [t.name for t in m.outputs] == [FIL_OUTPUT]
+                )
+            ),
+        ),
+        CelRule(
+            "!has(self.parameters) || !('EXECUTION_ENV_PATH' in self.parameters) || "
+            f"!self.parameters['EXECUTION_ENV_PATH'].matches('{_REMOTE_URI}')",
+            "parameters.EXECUTION_ENV_PATH is a local path Triton reads, not a URI it fetches: "
+            "set pythonEnvironment.storageUri instead, and Inferline fetches the packed "
+            "environment into the model directory and points EXECUTION_ENV_PATH at it",
+            lambda m: not re.match(_REMOTE_URI, m.parameters.get("EXECUTION_ENV_PATH", "")),
         ),
     )
 
@@ -193,19 +271,34 @@ class ModelSpec(ApiModel):
         description="Where the artifact lives: s3://, gs://, http(s)://, pvc://CLAIM/path, "
         "file://, or configmap://NAME/KEY for small files.",
     )
-    sha256: Annotated[str, Field(pattern=SHA256_PATTERN)] | None = Field(
+    sha256: Sha256 | None = Field(
         default=None, description="Expected sha256 of the artifact file; checked after download."
     )
-    format: ModelFormat
-    inputs: Annotated[list[TensorSpec], Field(min_length=1, max_length=MAX_TENSORS)]
-    outputs: Annotated[list[TensorSpec], Field(min_length=1, max_length=MAX_TENSORS)]
+    format: ModelFormat = Field(
+        description="How the artifact is stored. A fil model has exactly one input named "
+        f"{FIL_INPUT} and one output named {FIL_OUTPUT} (the names Triton's FIL backend "
+        "serves) and needs `tree`."
+    )
+    inputs: Annotated[list[InputTensor], Field(min_length=1, max_length=MAX_TENSORS)]
+    outputs: Annotated[list[OutputTensor], Field(min_length=1, max_length=MAX_TENSORS)]
     max_batch_size: Annotated[int, Field(ge=0, le=1 << 20)] = 0
     dynamic_batching: DynamicBatching | None = None
     instances: Annotated[int, Field(ge=1, le=64)] = 1
-    parameters: dict[str, str] = Field(default_factory=dict)
+    parameters: Annotated[
+        dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=64)
+    ] = Field(
+        default_factory=dict,
+        description="Triton model parameters, written into config.pbtxt as given (they win over "
+        "what Inferline sets). EXECUTION_ENV_PATH must not be a URI: use pythonEnvironment.",
+    )
     optimization: Optimization | None = None
     tree: TreeModel | None = None
     python: PythonCode | None = None
+    python_environment: PythonEnvironment | None = Field(
+        default=None,
+        description="A packed Python environment for this python model (Triton's "
+        "EXECUTION_ENV_PATH); wins over the Backend's pythonEnvironment.",
+    )
     version_policy: VersionPolicy | None = None
     credentials_secret: DnsSubdomain | None = Field(
         default=None,
@@ -218,47 +311,6 @@ class ModelSpec(ApiModel):
     storage: StorageOptions | None = Field(
         default=None, description="Endpoint, region and addressing style for storageUri."
     )
-
-    @model_validator(mode="after")
-    def _format_fields(self) -> ModelSpec:
-        if self.format is ModelFormat.FIL and self.tree is None:
-            raise ValueError("format fil needs `tree` (at least tree.modelType)")
-        if self.format is not ModelFormat.FIL and self.tree is not None:
-            raise ValueError(f"`tree` applies to format fil only, not {self.format.value}")
-        if self.format is ModelFormat.PYTHON:
-            if self.python is None and self.storage_uri is None:
-                raise ValueError("a python model needs `python` (its code) or storageUri")
-        elif self.storage_uri is None:
-            raise ValueError(f"a {self.format.value} model needs storageUri")
-        if self.storage is not None and not (self.storage_uri or "").startswith(("s3:", "gs:")):
-            raise ValueError("storage applies to s3:// and gs:// storageUri")
-        if self.python is not None and self.format is not ModelFormat.PYTHON:
-            raise ValueError(f"`python` applies to format python only, not {self.format.value}")
-        if self.dynamic_batching is not None and self.max_batch_size == 0:
-            raise ValueError("dynamicBatching needs maxBatchSize > 0")
-        if self.dynamic_batching is not None:
-            too_big = [
-                s for s in self.dynamic_batching.preferred_batch_sizes if s > self.max_batch_size
-            ]
-            if too_big:
-                raise ValueError(
-                    f"dynamicBatching.preferredBatchSizes {too_big} exceed maxBatchSize "
-                    f"{self.max_batch_size}"
-                )
-        if self.format is ModelFormat.FIL and (
-            [t.name for t in self.inputs] != ["input__0"]
-            or [t.name for t in self.outputs] != ["output__0"]
-        ):
-            raise ValueError(
-                "a fil model has one input named input__0 and one output named "
-                "output__0 (the names Triton's FIL backend serves)"
-            )
-        for kind, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
-            names = [t.name for t in tensors]
-            dup = sorted({n for n in names if names.count(n) > 1})
-            if dup:
-                raise ValueError(f"{kind}: duplicate tensor names {dup}")
-        return self
 
 
 class Model(ApiModel):

@@ -5,19 +5,22 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ..gpu.mig import MIG_PROFILE_PATTERN
+from . import names
 from .common import (
     MAX_TENSORS,
     ApiModel,
+    CelRule,
     Device,
     DnsLabel,
     DnsSubdomain,
+    InputTensor,
     ObjectMeta,
+    OutputTensor,
     TensorName,
-    TensorSpec,
-    cel_rules,
+    words_for,
 )
 from .model import ModelSpec
 from .status import InferencePipelineStatus
@@ -46,10 +49,11 @@ class Step(ApiModel):
     model's output names to the pipeline tensors it produces (as Triton's ensemble_scheduling).
     """
 
-    model_config = cel_rules(
-        (
+    cel_rules = (
+        CelRule(
             "has(self.modelRef) != has(self.model)",
             "set exactly one of modelRef and model",
+            lambda s: (s.model_ref is None) != (s.model is None),
         ),
     )
 
@@ -64,12 +68,6 @@ class Step(ApiModel):
         default=None, description="Overrides placement.device for this step."
     )
 
-    @model_validator(mode="after")
-    def _one_model(self) -> Step:
-        if (self.model_ref is None) == (self.model is None):
-            raise ValueError("set exactly one of modelRef and model")
-        return self
-
 
 class Toleration(ApiModel):
     key: Annotated[str, Field(max_length=316)] | None = None
@@ -79,22 +77,35 @@ class Toleration(ApiModel):
     toleration_seconds: int | None = None
 
 
+MIG_PROFILE = words_for(
+    MIG_PROFILE_PATTERN, "a MIG profile: <1-7>g.<memory>gb, optionally +me (e.g. 1g.10gb)"
+)
+GPU_MEMORY = words_for(
+    r"^[0-9]+(\.[0-9]+)?Gi?$", "a number of gigabytes: G (10^9 bytes) or Gi (2^30), e.g. 10Gi"
+)
+
+
 class GpuRequest(ApiModel):
     """The GPU each replica gets: whole GPUs, or one MIG slice."""
 
-    model_config = cel_rules(
-        ("!has(self.migProfile) || self.count == 1", "a MIG slice is requested one at a time"),
-        (
+    cel_rules = (
+        CelRule(
+            "!has(self.migProfile) || self.count == 1",
+            "a MIG slice is requested one at a time",
+            lambda g: g.mig_profile is None or g.count == 1,
+        ),
+        CelRule(
             "!(has(self.migProfile) && has(self.memory))",
             "set migProfile or memory, not both",
+            lambda g: g.mig_profile is None or g.memory is None,
         ),
     )
 
     count: Annotated[int, Field(ge=1, le=16)] = 1
-    mig_profile: Annotated[str, Field(pattern=MIG_PROFILE_PATTERN, max_length=16)] | None = Field(
+    mig_profile: Annotated[str, Field(pattern=MIG_PROFILE, max_length=16)] | None = Field(
         default=None, description="A MIG profile such as 1g.10gb."
     )
-    memory: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?Gi?$", max_length=16)] | None = Field(
+    memory: Annotated[str, Field(pattern=GPU_MEMORY, max_length=16)] | None = Field(
         default=None,
         description="GPU memory needed (e.g. 10Gi): picks the smallest MIG profile that fits.",
     )
@@ -130,8 +141,12 @@ class ScalingBehavior(ApiModel):
 
 
 class Autoscaling(ApiModel):
-    model_config = cel_rules(
-        ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+    cel_rules = (
+        CelRule(
+            "self.minReplicas <= self.maxReplicas",
+            "minReplicas must not exceed maxReplicas",
+            lambda a: a.min_replicas <= a.max_replicas,
+        ),
     )
 
     engine: AutoscalingEngine = AutoscalingEngine.BUILTIN
@@ -145,14 +160,11 @@ class Autoscaling(ApiModel):
         default_factory=lambda: ScalingBehavior(stabilization_seconds=300)
     )
 
-    @model_validator(mode="after")
-    def _bounds(self) -> Autoscaling:
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(
-                f"minReplicas ({self.min_replicas}) must not exceed maxReplicas "
-                f"({self.max_replicas})"
-            )
-        return self
+
+QUANTITY = words_for(
+    r"^[0-9]+(\.[0-9]+)?([KMGT]i?)?$",
+    "a size such as 50Gi, 500M or 1.5Ti (K, M, G, T, optionally i)",
+)
 
 
 class ArtifactCache(ApiModel):
@@ -164,9 +176,7 @@ class ArtifactCache(ApiModel):
     """
 
     claim_name: DnsSubdomain
-    max_size: (
-        Annotated[str, Field(max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?([KMGT]i?)?$")] | None
-    ) = Field(
+    max_size: Annotated[str, Field(max_length=32, pattern=QUANTITY)] | None = Field(
         default=None,
         description="Evict least recently used artifacts above this size, e.g. 50Gi "
         "(default: no cap; size the claim instead).",
@@ -174,8 +184,8 @@ class ArtifactCache(ApiModel):
 
 
 class InferencePipelineSpec(ApiModel):
-    inputs: Annotated[list[TensorSpec], Field(min_length=1, max_length=MAX_TENSORS)]
-    outputs: Annotated[list[TensorSpec], Field(min_length=1, max_length=MAX_TENSORS)]
+    inputs: Annotated[list[InputTensor], Field(min_length=1, max_length=MAX_TENSORS)]
+    outputs: Annotated[list[OutputTensor], Field(min_length=1, max_length=MAX_TENSORS)]
     steps: Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)]
     max_batch_size: Annotated[int, Field(ge=0, le=1 << 20)] = 0
     backend: BackendRef = Field(default_factory=lambda: BackendRef(name="triton"))
@@ -187,9 +197,46 @@ class InferencePipelineSpec(ApiModel):
         description="A claim to cache model artifacts on, so restarts and replicas skip the "
         "download (default: a per-pod emptyDir, which survives container restarts).",
     )
+    served_name: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=names.MAX_SERVED_NAME, pattern=names.SERVED_NAME),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="The Triton model name clients call (default: metadata.name), e.g. "
+        "ensemble_all to keep an existing client working. Underscores are allowed. Each step "
+        "is served as the model <metadata.name>-<step name>.",
+    )
 
 
 class InferencePipeline(ApiModel):
+    # Rules on the whole object: the CRD carries them at the top of its schema.
+    cel_rules = (
+        CelRule(
+            names.PIPELINE_NAME_RULE,
+            names.PIPELINE_NAME_MESSAGE,
+            lambda p: names.pipeline_name_ok(p.metadata.name),
+        ),
+        CelRule(
+            # servedName == name + '-' + step, said cheaply enough for the CEL cost budget.
+            "!has(self.spec.servedName) || "
+            "!(self.spec.servedName.startsWith(self.metadata.name + '-') && "
+            "self.spec.steps.exists(s, size(self.spec.servedName) == size(self.metadata.name) + "
+            "1 + size(s.name) && self.spec.servedName.endsWith(s.name)))",
+            "spec.servedName is the Triton model name of a step (<metadata.name>-<step name>); "
+            "choose another",
+            lambda p: (
+                p.spec.served_name is None
+                or all(
+                    names.step_model(p.metadata.name, s.name) != p.spec.served_name
+                    for s in p.spec.steps
+                )
+            ),
+        ),
+    )
+
     api_version: Literal["inferline.dev/v1alpha1"]
     kind: Literal["InferencePipeline"]
     metadata: ObjectMeta

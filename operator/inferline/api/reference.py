@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .common import PATTERN_WORDS
 from .crd import crd_for
 from .kinds import KINDS
 
@@ -39,6 +40,9 @@ def _constraints(node: dict[str, Any]) -> str:
             value = node[key]
             if key == "minimum" and node.get("exclusiveMinimum"):
                 label = ">"
+            if key == "pattern" and value in PATTERN_WORDS:
+                parts.append(f"{PATTERN_WORDS[value]} (pattern `{value}`)")
+                continue
             parts.append(f"{label} `{value}`")
     if "default" in node:
         parts.append(f"default `{node['default']}`")
@@ -72,7 +76,8 @@ def reference() -> str:
     for info in KINDS.values():
         crd = crd_for(info)
         names = crd["spec"]["names"]
-        schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        top = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        schema = top["properties"]["spec"]
         out += [
             f"## {info.kind}",
             "",
@@ -84,6 +89,8 @@ def reference() -> str:
         ]
         out += _rows(schema, "", set(schema.get("required", [])))
         out.append("")
+        for rule in top.get("x-kubernetes-validations", []):
+            out += [f"Rule on the whole object: {rule['message']}.", ""]
     return "\n".join(out)
 
 

@@ -14,7 +14,7 @@ from .common import Device
 from .load import Document, ObjectKey
 from .model import Model, ModelFormat, ModelSpec
 from .pipeline import BackendKind, InferencePipeline, Step
-from .problems import MISSING_REFERENCE, Checker
+from .problems import MISSING_REFERENCE, Check, Checker
 
 # Formats the runtime can serve through a python adapter model when the backend lacks them.
 ADAPTER_LIBRARIES: dict[ModelFormat, str] = {
@@ -158,12 +158,15 @@ def _resolve_backend(
     if found is None:
         if key in catalog.invalid:
             c.error(
-                "spec.backend.name", f"{ref.kind.value} {ref.name!r} is invalid (see its errors)"
+                "spec.backend.name",
+                f"{ref.kind.value} {ref.name!r} is invalid (see its errors)",
+                Check.REFERENCES,
             )
         else:
             c.error(
                 "spec.backend.name",
                 f"{ref.kind.value} {ref.name!r} not found; known: {', '.join(known) or 'none'}",
+                Check.REFERENCES,
                 MISSING_REFERENCE,
             )
     return ref.name, found
@@ -190,12 +193,17 @@ def _resolve_step(
         if model is None:
             here = f"{path}.modelRef.name"
             if ("Model", ns, name) in catalog.invalid:
-                c.error(here, f"Model {name!r} is invalid (see its errors); fix it first")
+                c.error(
+                    here,
+                    f"Model {name!r} is invalid (see its errors); fix it first",
+                    Check.REFERENCES,
+                )
             elif require_refs:
                 c.error(
                     here,
                     f"Model {name!r} not found in namespace {ns!r}; pass the file that "
                     "defines it (or create it)",
+                    Check.REFERENCES,
                     MISSING_REFERENCE,
                 )
             else:
@@ -203,6 +211,7 @@ def _resolve_step(
                     here,
                     f"Model {name!r} not given, so this step's tensors were not checked "
                     "(pass the file that defines it to check them)",
+                    Check.REFERENCES,
                 )
             return None
         spec, model_name, model_ref = model.spec, model.metadata.name, f"{ns}/{name}"

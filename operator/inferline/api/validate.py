@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 
 from ..gpu import mig
+from . import names
 from .backend import BackendSpec
 from .common import Device, TensorSpec, dims_compatible
 from .load import Document, ObjectKey
 from .model import Accelerator, ModelFormat
 from .pipeline import InferencePipeline
-from .problems import Checker, Problem
+from .problems import Check, Checker, Problem
 from .resolve import (
     ADAPTER_LIBRARIES,
     Catalog,
@@ -51,7 +52,39 @@ def validate_documents(
             problems += p_problems
             if rp is not None:
                 resolved.append(rp)
+    problems += _model_name_clashes(docs, served_together=require_refs)
     return problems, resolved
+
+
+def _model_name_clashes(docs: list[Document], *, served_together: bool) -> list[Problem]:
+    """Pipelines rendered or served together must not name two Triton models alike.
+
+    In a cluster each pipeline has its own server, so `validate` only warns; `render` and
+    `serve` put them in one repository, where it is an error.
+    """
+    seen: dict[str, str] = {}
+    out = []
+    for d in docs:
+        pipe = d.resource
+        if not isinstance(pipe, InferencePipeline):
+            continue
+        name = pipe.metadata.name
+        models = [names.ensemble_model(name, pipe.spec.served_name)]
+        models += [names.step_model(name, s.name) for s in pipe.spec.steps]
+        for m in models:
+            if m in seen and seen[m] != d.ref:
+                out.append(
+                    Problem(
+                        d.where,
+                        f"renders a Triton model named {m!r}, as {seen[m]} does; one server "
+                        "cannot serve both: rename a pipeline or step (or set servedName)",
+                        d.ref,
+                        severity="error" if served_together else "warning",
+                        check=Check.MODEL_NAMES,
+                    )
+                )
+            seen.setdefault(m, d.ref)
+    return out
 
 
 def _duplicates(docs: list[Document]) -> list[Problem]:
@@ -62,7 +95,12 @@ def _duplicates(docs: list[Document]) -> list[Problem]:
         key = (r.kind, r.metadata.namespace or "default", r.metadata.name)
         if key in seen:
             out.append(
-                Problem(d.where, f"duplicate object; first defined at {seen[key].where}", d.ref)
+                Problem(
+                    d.where,
+                    f"duplicate object; first defined at {seen[key].where}",
+                    d.ref,
+                    check=Check.DUPLICATE_OBJECT,
+                )
             )
         else:
             seen[key] = d
@@ -76,27 +114,9 @@ def check_pipeline(
     res = resolve_pipeline(doc, catalog, require_refs=require_refs)
     pipe = doc.resource
     assert isinstance(pipe, InferencePipeline)
-    spec = pipe.spec
     c = res.checker
 
-    _check_io_names(c, spec.inputs, "spec.inputs")
-    _check_io_names(c, spec.outputs, "spec.outputs")
     _check_placement(c, pipe)
-
-    step_names = [s.name for s in spec.steps]
-    for i, s in enumerate(spec.steps):
-        if step_names.index(s.name) != i:
-            c.error(
-                f"spec.steps[{i}].name",
-                f"duplicate step name {s.name!r}; step names "
-                "must be unique (each becomes a Triton model)",
-            )
-        if s.name == pipe.metadata.name:
-            c.error(
-                f"spec.steps[{i}].name",
-                f"step name {s.name!r} is the pipeline's own name, "
-                "which the ensemble model uses; rename the step",
-            )
     if res.backend is not None:
         for i, rs in res.steps.items():
             _check_step(c, i, rs, pipe, res.backend)
@@ -106,13 +126,6 @@ def check_pipeline(
     _check_dataflow(c, pipe, rp.steps)
     _check_batching(c, pipe, rp.steps)
     return c.problems, (None if c.failed else rp)
-
-
-def _check_io_names(c: Checker, tensors: list[TensorSpec], path: str) -> None:
-    names = [t.name for t in tensors]
-    for i, n in enumerate(names):
-        if names.index(n) != i:
-            c.error(f"{path}[{i}].name", f"duplicate tensor name {n!r}")
 
 
 def _check_placement(c: Checker, pipe: InferencePipeline) -> None:
@@ -126,6 +139,7 @@ def _check_placement(c: Checker, pipe: InferencePipeline) -> None:
             "spec.placement.gpu.product",
             f"unknown GPU product {gpu.product!r} for MIG; known families: "
             f"{', '.join(f.name for f in mig.GPU_FAMILIES)}",
+            Check.PLACEMENT,
         )
     if gpu.mig_profile:
         if family is not None and family.profile(gpu.mig_profile) is None:
@@ -133,20 +147,26 @@ def _check_placement(c: Checker, pipe: InferencePipeline) -> None:
                 "spec.placement.gpu.migProfile",
                 f"{gpu.mig_profile!r} is not a MIG profile of {family.name} ({gpu.product}); "
                 f"it offers {', '.join(p.name for p in family.profiles)}",
+                Check.PLACEMENT,
             )
         elif family is None and not mig.families_with_profile(gpu.mig_profile):
             c.error(
                 "spec.placement.gpu.migProfile",
                 f"{gpu.mig_profile!r} is not a known MIG profile; known profiles: "
                 f"{', '.join(mig.known_profile_names())}",
+                Check.PLACEMENT,
             )
     if gpu.memory:
         need = _gib(gpu.memory)
         families = [family] if family else list(mig.GPU_FAMILIES)
         if not any(mig.smallest_profile_for_memory(f, need) for f in families if f):
-            c.error("spec.placement.gpu.memory", f"no known MIG profile has {gpu.memory} of memory")
+            c.error(
+                "spec.placement.gpu.memory",
+                f"no known MIG profile has {gpu.memory} of memory",
+                Check.PLACEMENT,
+            )
     if p.device is Device.CPU and all(s.device in (None, Device.CPU) for s in pipe.spec.steps):
-        c.warn("spec.placement.gpu", "ignored: every step runs on CPU")
+        c.warn("spec.placement.gpu", "ignored: every step runs on CPU", Check.PLACEMENT)
 
 
 def _gib(q: str) -> float:
@@ -168,10 +188,15 @@ def _check_step(
             f"{path}.device" if s.device else "spec.placement.device",
             f"backend {pipe.spec.backend.name!r} runs on "
             f"{', '.join(d.value for d in backend.devices)} only, not {device.value}",
+            Check.BACKEND,
         )
     fmt_path = f"{path}.model" if s.model else f"{path}.modelRef"
     if spec.format is ModelFormat.TENSORRT and device is Device.CPU:
-        c.error(fmt_path, "a TensorRT engine runs on GPU only; set device: GPU for this step")
+        c.error(
+            fmt_path,
+            "a TensorRT engine runs on GPU only; set device: GPU for this step",
+            Check.BACKEND,
+        )
     opt = spec.optimization
     if opt is not None:
         if opt.accelerator is Accelerator.TENSORRT and (
@@ -180,6 +205,7 @@ def _check_step(
             c.error(
                 f"{fmt_path}.optimization.accelerator" if s.model else fmt_path,
                 "the tensorrt execution accelerator applies to onnx models on GPU only",
+                Check.BACKEND,
             )
         if opt.accelerator is Accelerator.OPENVINO and (
             spec.format is not ModelFormat.ONNX or device is not Device.CPU
@@ -187,16 +213,19 @@ def _check_step(
             c.error(
                 f"{fmt_path}.optimization.accelerator" if s.model else fmt_path,
                 "the openvino execution accelerator applies to onnx models on CPU only",
+                Check.BACKEND,
             )
         if opt.cuda_graphs and spec.format is not ModelFormat.TENSORRT:
             c.error(
                 f"{fmt_path}.optimization.cudaGraphs" if s.model else fmt_path,
                 "Triton supports CUDA graphs for tensorrt models only",
+                Check.BACKEND,
             )
         if opt.inference_mode is not None and spec.format is not ModelFormat.PYTORCH:
             c.error(
                 f"{fmt_path}.optimization.inferenceMode" if s.model else fmt_path,
                 "inferenceMode applies to pytorch models only",
+                Check.BACKEND,
             )
     if not rs.native and spec.format not in ADAPTER_LIBRARIES:
         adaptable = ", ".join(f.value for f in ADAPTER_LIBRARIES)
@@ -205,12 +234,14 @@ def _check_step(
             f"format {spec.format.value!r} is not served by backend {pipe.spec.backend.name!r} "
             f"(it serves {', '.join(f.value for f in backend.formats)}) and has no adapter "
             f"(adapters exist for {adaptable}); choose a backend that serves it, e.g. triton",
+            Check.BACKEND,
         )
 
 
 def _check_dataflow(c: Checker, pipe: InferencePipeline, steps: list[ResolvedStep]) -> None:
     spec = pipe.spec
     producers: dict[str, tuple[str, TensorSpec]] = {}  # pipeline tensor -> (who, spec)
+    t: TensorSpec
     for j, t in enumerate(spec.inputs):
         producers[t.name] = (f"spec.inputs[{j}]", t)
 
@@ -223,6 +254,7 @@ def _check_dataflow(c: Checker, pipe: InferencePipeline, steps: list[ResolvedSte
                     f"{path}.outputMap.{model_out}",
                     f"model {rs.model_name!r} has no output {model_out!r}; its outputs are "
                     f"{', '.join(outs)}",
+                    Check.DATAFLOW,
                 )
                 continue
             if tensor in producers:
@@ -230,6 +262,7 @@ def _check_dataflow(c: Checker, pipe: InferencePipeline, steps: list[ResolvedSte
                     f"{path}.outputMap.{model_out}",
                     f"tensor {tensor!r} is already produced by {producers[tensor][0]}; every "
                     f"tensor must be produced exactly once — give this output another name",
+                    Check.DATAFLOW,
                 )
                 continue
             producers[tensor] = (f"{path} ({rs.step.name})", outs[model_out])
@@ -245,6 +278,7 @@ def _check_dataflow(c: Checker, pipe: InferencePipeline, steps: list[ResolvedSte
                     here,
                     f"model {rs.model_name!r} has no input {model_in!r}; its inputs "
                     f"are {', '.join(ins)}",
+                    Check.DATAFLOW,
                 )
                 continue
             consumers.setdefault(tensor, []).append(i)
@@ -253,6 +287,7 @@ def _check_dataflow(c: Checker, pipe: InferencePipeline, steps: list[ResolvedSte
                     here,
                     f"tensor {tensor!r} is not produced by any step or pipeline input; "
                     f"available: {', '.join(sorted(producers)) or 'none'}",
+                    Check.DATAFLOW,
                 )
                 continue
             _check_match(c, here, tensor, producers[tensor][1], ins[model_in])
@@ -264,6 +299,7 @@ def _check_dataflow(c: Checker, pipe: InferencePipeline, steps: list[ResolvedSte
                 f"{path}.inputMap",
                 f"model inputs {missing} of {rs.model_name!r} are not "
                 f"mapped; map each to a pipeline tensor",
+                Check.DATAFLOW,
             )
 
     for j, t in enumerate(spec.outputs):
@@ -273,6 +309,7 @@ def _check_dataflow(c: Checker, pipe: InferencePipeline, steps: list[ResolvedSte
                 here,
                 f"pipeline output {t.name!r} is not produced by any step; step outputs: "
                 f"{', '.join(sorted(k for k, v in producers.items() if 'steps' in v[0]))}",
+                Check.DATAFLOW,
             )
         else:
             _check_match(c, here, t.name, producers[t.name][1], t)
@@ -284,11 +321,16 @@ def _check_dataflow(c: Checker, pipe: InferencePipeline, steps: list[ResolvedSte
                 f"pipeline output {t.name!r} is also read by step(s) "
                 f"{sorted(steps[i].step.name for i in consumers[t.name])}; Triton 2.51 then "
                 "fails requests that ask for only some outputs — request all of them",
+                Check.DATAFLOW,
             )
 
     for j, t in enumerate(spec.inputs):
         if t.name not in consumers:
-            c.warn(f"spec.inputs[{j}]", f"pipeline input {t.name!r} is not read by any step")
+            c.warn(
+                f"spec.inputs[{j}]",
+                f"pipeline input {t.name!r} is not read by any step",
+                Check.DATAFLOW,
+            )
 
     _check_acyclic(c, steps, producers)
 
@@ -301,12 +343,14 @@ def _check_match(
             path,
             f"dtype mismatch on tensor {tensor!r}: produced as "
             f"{produced.dtype.value}, consumed as {consumed.dtype.value}",
+            Check.DATAFLOW,
         )
     elif not dims_compatible(produced.dims, consumed.dims):
         c.error(
             path,
             f"dims mismatch on tensor {tensor!r}: produced as {produced.dims}, "
             f"consumed as {consumed.dims} (same rank needed; -1 matches any size)",
+            Check.DATAFLOW,
         )
 
 
@@ -344,6 +388,7 @@ def _check_acyclic(
                     "spec.steps",
                     f"the steps form a cycle ({names}); a pipeline must be a "
                     "DAG — break the cycle by renaming one of the tensors",
+                    Check.DAG,
                 )
                 return
 
@@ -358,6 +403,7 @@ def _check_batching(c: Checker, pipe: InferencePipeline, steps: list[ResolvedSte
                 f"the pipeline does not batch (maxBatchSize 0) but steps "
                 f"{batching} do; Triton requires an ensemble's batching to match its steps — "
                 "set spec.maxBatchSize",
+                Check.BATCHING,
             )
         return
     for i, rs in enumerate(steps):
@@ -366,6 +412,7 @@ def _check_batching(c: Checker, pipe: InferencePipeline, steps: list[ResolvedSte
                 f"spec.steps[{i}]",
                 f"model {rs.model_name!r} does not batch (maxBatchSize "
                 f"0) but the pipeline does (maxBatchSize {mbs}); set the model's maxBatchSize",
+                Check.BATCHING,
             )
         elif rs.spec.max_batch_size < mbs:
             c.error(
@@ -374,4 +421,5 @@ def _check_batching(c: Checker, pipe: InferencePipeline, steps: list[ResolvedSte
                 f"{rs.spec.max_batch_size} of step {rs.step.name!r}; the ensemble's "
                 f"maxBatchSize must be at most every step's (at most "
                 f"{min(r.spec.max_batch_size for r in steps)})",
+                Check.BATCHING,
             )

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .. import __version__
-from ..api.common import ApiModel, TensorSpec
+from ..api.common import ApiModel, InputTensor, OutputTensor
 from ..api.model import StorageOptions
 from ..errors import UserError
 
@@ -78,8 +78,8 @@ class PipelineEntry(ApiModel):
     served_name: str  # the ensemble's Triton model name: what clients call
     backend: str
     max_batch_size: int
-    inputs: list[TensorSpec]
-    outputs: list[TensorSpec]
+    inputs: list[InputTensor]
+    outputs: list[OutputTensor]
     steps: list[StepEntry]
 
     def signature(self, which: Literal["inputs", "outputs"]) -> list[str]:

@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from ..api.common import Device, TensorSpec
+from ..api import names
+from ..api.common import Device, InputTensor, OutputTensor
 from ..api.model import Accelerator, ModelFormat, ModelSpec, TreeModelType
 from ..api.resolve import ResolvedPipeline, ResolvedStep
 from .artifacts import resolve_uri
@@ -81,8 +82,8 @@ class RenderedRepository:
 
 
 def step_model_name(pipeline: str, step: str) -> str:
-    """The Triton model name of a step: unique per pipeline, readable in metrics."""
-    return f"{pipeline}-{step}"
+    """The Triton model name of a step (`<pipeline>-<step>`; see api.names)."""
+    return names.step_model(pipeline, step)
 
 
 def render_repository(rp: ResolvedPipeline) -> RenderedRepository:
@@ -95,7 +96,7 @@ def render_repository(rp: ResolvedPipeline) -> RenderedRepository:
 # ---- tensors --------------------------------------------------------------------------------
 
 
-def _inputs(tensors: list[TensorSpec]) -> list[mc.ModelInput]:
+def _inputs(tensors: list[InputTensor]) -> list[mc.ModelInput]:
     return [
         mc.ModelInput(
             name=t.name,
@@ -107,12 +108,36 @@ def _inputs(tensors: list[TensorSpec]) -> list[mc.ModelInput]:
     ]
 
 
-def _outputs(tensors: list[TensorSpec]) -> list[mc.ModelOutput]:
+def _outputs(tensors: list[OutputTensor]) -> list[mc.ModelOutput]:
     return [
         mc.ModelOutput(
-            name=t.name, data_type=mc.DataType.Value(t.dtype.triton_config_name), dims=t.dims
+            name=t.name,
+            data_type=mc.DataType.Value(t.dtype.triton_config_name),
+            dims=t.dims,
+            label_filename=labels_filename(t) if t.labels_uri else "",
         )
         for t in tensors
+    ]
+
+
+def labels_filename(t: OutputTensor) -> str:
+    """Where an output's labels file lands in its model's directory (Triton's label_filename)."""
+    return f"labels_{t.name}.txt"
+
+
+def _labels_files(
+    model: str, tensors: list[OutputTensor], base: Path | None, spec: ModelSpec | None = None
+) -> list[RepoFile]:
+    """Labels files, fetched with the model's credentials and storage options (if a model)."""
+    return [
+        RepoFile(
+            path=f"{model}/{labels_filename(t)}",
+            source=resolve_uri(t.labels_uri, base),
+            credentials_secret=spec.credentials_secret if spec else None,
+            storage=spec.storage if spec else None,
+        )
+        for t in tensors
+        if t.labels_uri
     ]
 
 
@@ -163,14 +188,16 @@ def render_step(rp: ResolvedPipeline, rs: ResolvedStep, base: Path | None = None
             filename = FIL_FILENAMES[spec.tree.model_type]
         if spec.format is ModelFormat.PYTHON:
             files += _python_files(name, spec, base)
-            if rp.backend.python_environment is not None:
+            # The Model's own packed environment wins over its Backend's.
+            env = spec.python_environment or rp.backend.python_environment
+            if env is not None:
                 _param(config, "EXECUTION_ENV_PATH", "$$TRITON_MODEL_DIRECTORY/python_env.tar.gz")
-                env = rp.backend.python_environment
                 files.append(
                     RepoFile(
                         path=f"{name}/python_env.tar.gz",
                         source=resolve_uri(env.storage_uri, base),
                         sha256=env.sha256,
+                        credentials_secret=env.credentials_secret,
                     )
                 )
         else:
@@ -181,6 +208,7 @@ def render_step(rp: ResolvedPipeline, rs: ResolvedStep, base: Path | None = None
             _param(config, "FORCE_CPU_ONLY_INPUT_TENSORS", "no")
     else:
         files += _adapter(config, name, rs, base)
+    files += _labels_files(name, spec.outputs, base, spec)
     for k, v in sorted(spec.parameters.items()):  # the user's parameters win
         _param(config, k, v)
     return RenderedModel(name, config, files, rs.step.name, rs.served_as, rs.device.value)
@@ -316,8 +344,9 @@ def _adapter(
 
 def render_ensemble(rp: ResolvedPipeline) -> RenderedModel:
     spec = rp.pipeline.spec
+    name = names.ensemble_model(rp.name, spec.served_name)
     config = mc.ModelConfig(
-        name=rp.name,
+        name=name,
         platform="ensemble",
         max_batch_size=spec.max_batch_size,
         input=_inputs(spec.inputs),
@@ -333,5 +362,6 @@ def render_ensemble(rp: ResolvedPipeline) -> RenderedModel:
             )
         )
     # Triton wants a version directory even for an ensemble.
-    files = [RepoFile(path=f"{rp.name}/{VERSION_DIR}/.keep", text="")]
-    return RenderedModel(rp.name, config, files, None, "ensemble", spec.placement.device.value)
+    files = [RepoFile(path=f"{name}/{VERSION_DIR}/.keep", text="")]
+    files += _labels_files(name, spec.outputs, rp.base_dir)
+    return RenderedModel(name, config, files, None, "ensemble", spec.placement.device.value)
