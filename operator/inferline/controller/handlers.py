@@ -11,15 +11,13 @@ Handlers return nothing (kopf would store return values in status).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import kopf
 
 from ..api import names
-
-if TYPE_CHECKING:
-    from .main import Controller
+from .state import ClusterState, Key
 
 log = logging.getLogger("inferline.controller")
 
@@ -32,6 +30,20 @@ CHILD_RESOURCES = [
     ("policy", "v1", "poddisruptionbudgets"),
     ("monitoring.coreos.com", "v1", "servicemonitors"),
 ]
+
+
+class Controller(Protocol):
+    """What the handlers need of the operator (controller/main.py's Controller)."""
+
+    state: ClusterState
+
+    @property
+    def namespaced(self) -> bool: ...
+    def connection_info(self) -> kopf.ConnectionInfo: ...
+    def enqueue(self, keys: Iterable[Key]) -> None: ...
+    def on_pipeline(self, event: str | None, body: dict[str, Any]) -> set[Key]: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
 
 
 def register(registry: kopf.OperatorRegistry, ctl: Controller) -> None:
@@ -50,7 +62,7 @@ def register(registry: kopf.OperatorRegistry, ctl: Controller) -> None:
 
     @kopf.on.startup(registry=registry)
     async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure(settings, namespaced=bool(ctl.opts.namespaces))
+        configure(settings, namespaced=ctl.namespaced)
         await ctl.start()
 
     @kopf.on.cleanup(registry=registry)

@@ -82,6 +82,11 @@ class Controller:
 
     # -- kopf's side ----------------------------------------------------------------------------
 
+    @property
+    def namespaced(self) -> bool:
+        """Watching named namespaces only (no cluster-wide scans, which RBAC may not allow)."""
+        return bool(self.opts.namespaces)
+
     def connection_info(self) -> kopf.ConnectionInfo:
         """kopf talks to the apiserver with the same credentials as our client."""
         c = self.configuration
