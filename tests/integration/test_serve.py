@@ -94,6 +94,8 @@ def test_unreachable_uri(tmp_path: Path, no_strays: None) -> None:
         str(tmp_path / "w"),
     )
     assert f"http://127.0.0.1:{closed}/m.json: cannot fetch" in stderr
+    # One line says it all (no client library's debug dump after it).
+    assert len(stderr.strip().splitlines()) == 1, stderr
 
 
 def test_checksum_mismatch(tmp_path: Path, no_strays: None) -> None:

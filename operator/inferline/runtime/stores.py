@@ -232,7 +232,9 @@ def explain(e: BaseException, loc: Location) -> FetchError:
         if status := _STATUS.search(text):
             what = f"the server answered {status.group(1)}{suffix}{after}"
         elif url := _URL.search(text):
-            what = f"no answer from {url.group(1)}{after} ({text.rsplit(' - ', 1)[-1].strip()})"
+            # obstore appends a multi-line debug dump: keep the first line's last clause.
+            cause = text.strip().splitlines()[0].rsplit(" - ", 1)[-1].strip()
+            what = f"no answer from {url.group(1)}{after} ({cause})"
         else:
             what = _first_line(e)
         return FetchError(f"{uri}: cannot fetch: {what}")
