@@ -40,3 +40,9 @@ def render_config_map(pipeline: str, digest: str) -> str:
     """The immutable ConfigMap holding one render manifest; a new render gets a new name, so
     pods of the previous rollout keep theirs until they are gone."""
     return f"{pipeline}-render-{digest[:RENDER_HASH_LENGTH]}"
+
+
+def resource_claim_template(pipeline: str, digest: str) -> str:
+    """The ResourceClaimTemplate of a pipeline's GPU request (DRA). A template's spec is
+    immutable, so a changed request gets a new name, as render ConfigMaps do."""
+    return f"{pipeline}-gpu-{digest[:RENDER_HASH_LENGTH]}"
