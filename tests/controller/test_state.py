@@ -179,8 +179,10 @@ def test_a_dra_nodes_label_change_replaces_gpu_pipelines_other_nodes_do_not() ->
     s.on_node(None, node("d", 0))
     s.on_node(None, node("c", 0))
     s.on_resource_slice(None, gpu_slice("d-gpu", "d", 1))
+    assert s.dra_inventory().nodes[0].host.labels == {}  # type: ignore[union-attr]
     labelled = node("d", 0) | {"metadata": {"name": "d", "labels": {"zone": "a"}}}
     assert s.on_node(None, labelled) == {("ml", "gpu")}
+    assert s.dra_inventory().nodes[0].host.labels == {"zone": "a"}  # type: ignore[union-attr]
     assert s.on_node(None, labelled) == set()
     other = node("c", 0) | {"metadata": {"name": "c", "labels": {"zone": "a"}}}
     assert s.on_node(None, other) == set()  # no DRA devices there

@@ -101,6 +101,7 @@ class ClusterState:
     deployments: dict[Key, DeploymentView] = field(default_factory=dict)
     pods: dict[Key, dict[str, PodRef]] = field(default_factory=dict)
     claims: dict[Key, dict[str, ClaimView]] = field(default_factory=dict)
+    _dra: DraInventory | None = field(default=None, repr=False)  # built on demand, until it changes
 
     # -- the objects pipelines reference --------------------------------------------------------
 
@@ -175,6 +176,8 @@ class ClusterState:
         else:
             self.hosts[name] = host
         dra_node = host != host_before and any(s.node == name for s in self.slices.values())
+        if dra_node:
+            self._dra = None
         if view == before and not dra_node:
             return set()
         return self._using(None, _wants_gpu)
@@ -189,7 +192,10 @@ class ClusterState:
             self.slices.pop(name, None)
         else:
             self.slices[name] = view
-        return set() if view == before else self._using(None, _wants_gpu)
+        if view == before:
+            return set()
+        self._dra = None
+        return self._using(None, _wants_gpu)
 
     def on_device_class(self, event: str | None, body: Obj) -> set[Key]:
         name = str((body.get("metadata") or {}).get("name"))
@@ -200,11 +206,17 @@ class ClusterState:
             self.device_classes.discard(name)
         else:
             self.device_classes.add(name)
-        changed = present != (name in self.device_classes)
-        return self._using(None, _wants_gpu) if changed else set()
+        if present == (name in self.device_classes):
+            return set()
+        self._dra = None
+        return self._using(None, _wants_gpu)
 
     def dra_inventory(self) -> DraInventory:
-        return DraInventory.of(self.slices.values(), self.device_classes, self.hosts)
+        """The DRA inventory, rebuilt only after a slice, a DeviceClass or a DRA node changed
+        (every GPU reconcile reads it)."""
+        if self._dra is None:
+            self._dra = DraInventory.of(self.slices.values(), self.device_classes, self.hosts)
+        return self._dra
 
     def _using(self, namespace: str | None, uses: Callable[[Obj], bool]) -> set[Key]:
         return {
