@@ -438,7 +438,10 @@ class Cluster:
         return os.environ | {"PYTHONPATH": f"{_REPO_ROOT}:{path}" if path else str(_REPO_ROOT)}
 
     def _create_nodes(self, deadline: float) -> None:
-        docs = "\n---\n".join(yaml.safe_dump(n.manifest()) for n in self.nodes)
+        # The DRA nodes' ResourceSlices (and NVIDIA's DeviceClasses) come with them: kwok does not
+        # publish slices, and the scheduler allocates from them without any driver running.
+        objects = [n.manifest() for n in self.nodes] + nodes.dra_objects(self.nodes)
+        docs = "\n---\n".join(yaml.safe_dump(o) for o in objects)
         self._kubectl_ok("create", "-f", "-", input=docs)
         # Ready needs kwok's node stage; the default ServiceAccount needs the controller manager
         # (pods of any Deployment wait on it).

@@ -125,3 +125,103 @@ def test_children_and_pods_are_kept_per_pipeline() -> None:
     assert s.pods[("ml", "a")]["a-1"].config_maps == frozenset({"a-render-1"})
     s.on_pod(DELETED, pod)
     assert s.pods[("ml", "a")] == {}
+
+
+# ---- DRA: NVIDIA's slices and classes, the pods' claims ------------------------------------------
+
+
+def gpu_slice(name: str, node_name: str, devices: int, driver: str = "gpu.nvidia.com") -> Any:
+    return {
+        "kind": "ResourceSlice",
+        "metadata": {"name": name},
+        "spec": {
+            "driver": driver,
+            "nodeName": node_name,
+            "pool": {"name": node_name, "generation": 1},
+            "devices": [
+                {
+                    "name": f"gpu-{i}",
+                    "attributes": {"type": {"string": "gpu"}, "productName": {"string": "X"}},
+                    "capacity": {"memory": {"value": "80Gi"}},
+                }
+                for i in range(devices)
+            ],
+        },
+    }
+
+
+def device_class(name: str) -> dict[str, Any]:
+    return {"kind": "DeviceClass", "metadata": {"name": name}}
+
+
+def test_nvidias_slices_and_classes_replace_gpu_pipelines_and_build_the_dra_inventory() -> None:
+    s = state()
+    s.on_pipeline(None, pipeline("gpu"))
+    s.on_pipeline(None, pipeline("cpu", placement={"device": "CPU"}))
+    s.on_node(None, node("d", 0))
+    assert s.on_resource_slice(None, gpu_slice("d-gpu", "d", 2)) == {("ml", "gpu")}
+    assert s.on_resource_slice(None, gpu_slice("d-gpu", "d", 2)) == set()  # unchanged
+    assert s.on_resource_slice(None, gpu_slice("o", "d", 2, driver="other.example.com")) == set()
+    assert s.on_device_class(None, device_class("gpu.nvidia.com")) == {("ml", "gpu")}
+    assert s.on_device_class(None, device_class("gpu.nvidia.com")) == set()
+    assert s.on_device_class(None, device_class("other.example.com")) == set()
+    inv = s.dra_inventory()
+    assert inv.available and [len(n.devices) for n in inv.nodes] == [2]
+    assert inv.nodes[0].host is not None  # the Node's facts, though it has no GPU resources
+    assert s.on_resource_slice(DELETED, gpu_slice("d-gpu", "d", 2)) == {("ml", "gpu")}
+    assert not s.dra_inventory().available
+    assert s.on_device_class(DELETED, device_class("gpu.nvidia.com")) == {("ml", "gpu")}
+
+
+def test_a_dra_nodes_label_change_replaces_gpu_pipelines_other_nodes_do_not() -> None:
+    s = state()
+    s.on_pipeline(None, pipeline("gpu"))
+    s.on_node(None, node("d", 0))
+    s.on_node(None, node("c", 0))
+    s.on_resource_slice(None, gpu_slice("d-gpu", "d", 1))
+    assert s.dra_inventory().nodes[0].host.labels == {}  # type: ignore[union-attr]
+    labelled = node("d", 0) | {"metadata": {"name": "d", "labels": {"zone": "a"}}}
+    assert s.on_node(None, labelled) == {("ml", "gpu")}
+    assert s.dra_inventory().nodes[0].host.labels == {"zone": "a"}  # type: ignore[union-attr]
+    assert s.on_node(None, labelled) == set()
+    other = node("c", 0) | {"metadata": {"name": "c", "labels": {"zone": "a"}}}
+    assert s.on_node(None, other) == set()  # no DRA devices there
+
+
+def claim(name: str, pipeline_name: str, **status: Any) -> dict[str, Any]:
+    return {
+        "kind": "ResourceClaim",
+        "metadata": {
+            "name": name,
+            "namespace": "ml",
+            "labels": {"inferline.dev/pipeline": pipeline_name},
+            "ownerReferences": [{"kind": "Pod", "name": "a-1", "controller": True}],
+        },
+        "status": status,
+    }
+
+
+def test_claims_are_kept_per_pipeline_by_their_labels() -> None:
+    s = state()
+    s.on_pipeline(None, pipeline("a"))
+    assert s.on_claim(None, claim("a-1-gpu-x", "a")) == {("ml", "a")}
+    assert s.on_claim(None, claim("a-1-gpu-x", "a")) == set()  # nothing status reads changed
+    assert s.claims[("ml", "a")]["a-1-gpu-x"].state == "pending"
+    allocated = {"devices": {"results": [{"pool": "d", "device": "gpu-0"}]}}
+    assert s.on_claim(None, claim("a-1-gpu-x", "a", allocation=allocated)) == {("ml", "a")}
+    assert s.claims[("ml", "a")]["a-1-gpu-x"].devices == ("d/gpu-0",)
+    assert s.on_claim(None, claim("z", "nobody")) == set()
+    unlabelled = claim("u", "a")
+    unlabelled["metadata"]["labels"] = {}
+    assert s.on_claim(None, unlabelled) == set()
+    assert s.on_claim(DELETED, claim("a-1-gpu-x", "a")) == {("ml", "a")}
+    assert s.claims[("ml", "a")] == {}
+
+
+def test_pods_remember_the_claim_templates_they_use() -> None:
+    s = state()
+    s.on_pipeline(None, pipeline("a"))
+    pod = child("Pod", "a-1", "a")
+    pod["spec"] = {"resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "a-gpu-1"}]}
+    s.on_pod(None, pod)
+    assert s.pods[("ml", "a")]["a-1"].claim_templates == frozenset({"a-gpu-1"})

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from inferline.api.status import ConditionStatus, InferencePipelineStatus, Reason, get_condition
+from inferline.api.status import (
+    ClaimState,
+    ClaimStatus,
+    ConditionStatus,
+    GpuResourceStatus,
+    InferencePipelineStatus,
+    Reason,
+    get_condition,
+)
 from inferline.controller.status import (
+    ClaimView,
     DeploymentView,
     PodView,
     StatusResult,
@@ -24,8 +33,10 @@ def status(
     previous: InferencePipelineStatus | None = None,
     now: str = NOW,
     generation: int = 1,
+    claims: list[ClaimView] | None = None,
 ) -> StatusResult:
     return compute_status(
+        claims=claims,
         generation=generation,
         desired=desired,
         selector="inferline.dev/pipeline=p",
@@ -203,3 +214,89 @@ def test_deployment_view_reads_rollout_state() -> None:
     assert v.rolled_out(2) and not v.rolled_out(3) and v.deadline_exceeded
     r = status(deployment=v)
     assert cond(r, "Stalled") == ("True", "PodFailing")
+
+
+# ---- DRA: the allocation mode and the pods' claims ----------------------------------------------
+
+DRA_GPU = GpuResourceStatus(
+    resource="mig.nvidia.com", count=1, product="NVIDIA H200", allocation="dra", profile="1g.35gb"
+)
+DRA = Verdict(
+    placement_reason=Reason.PLACED,
+    placement_message="1 x mig.nvidia.com device 1g.35gb (NVIDIA H200) through DRA",
+    gpu=DRA_GPU,
+    applied=True,
+)
+
+
+def claim_body(**status: object) -> dict[str, object]:
+    return {
+        "metadata": {
+            "name": "p-1-gpu-abc",
+            "ownerReferences": [{"kind": "Pod", "name": "p-1", "controller": True}],
+        },
+        "status": status,
+    }
+
+
+ALLOCATION = {
+    "devices": {"results": [{"request": "gpu", "pool": "n", "device": "gpu-1-mig-1g35gb-2"}]}
+}
+
+
+def test_a_claims_state_is_pending_allocated_or_reserved() -> None:
+    assert ClaimView.from_claim(claim_body()) == ClaimView("p-1-gpu-abc", "p-1", ClaimState.PENDING)
+    allocated = ClaimView.from_claim(claim_body(allocation=ALLOCATION))
+    assert (allocated.state, allocated.devices) == (ClaimState.ALLOCATED, ("n/gpu-1-mig-1g35gb-2",))
+    reserved = ClaimView.from_claim(
+        claim_body(allocation=ALLOCATION, reservedFor=[{"resource": "pods", "name": "p-1"}])
+    )
+    assert reserved.state is ClaimState.RESERVED
+
+
+def test_with_dra_status_lists_the_claims_and_scheduled_counts_them() -> None:
+    claims = [
+        ClaimView("p-2-gpu-x", "p-2", ClaimState.PENDING),
+        ClaimView("p-1-gpu-y", "p-1", ClaimState.RESERVED, ("n/gpu-1-mig-1g35gb-2",)),
+    ]
+    r = status(DRA, claims=claims)
+    gpu = r.status.gpu_resource
+    assert gpu is not None and (gpu.allocation, gpu.profile) == ("dra", "1g.35gb")
+    assert gpu.claims == [
+        ClaimStatus(
+            name="p-1-gpu-y", pod="p-1", state=ClaimState.RESERVED, devices=["n/gpu-1-mig-1g35gb-2"]
+        ),
+        ClaimStatus(name="p-2-gpu-x", pod="p-2", state=ClaimState.PENDING),
+    ]
+    scheduled = get_condition(r.status.conditions, "Scheduled")
+    assert scheduled is not None and scheduled.message == (
+        "1 x mig.nvidia.com device 1g.35gb (NVIDIA H200) through DRA; claims: 1 reserved, 1 pending"
+    )
+    wire = r.status.to_wire()["gpuResource"]
+    assert wire["claims"][0] == {
+        "name": "p-1-gpu-y",
+        "pod": "p-1",
+        "state": "reserved",
+        "devices": ["n/gpu-1-mig-1g35gb-2"],
+    }
+
+
+def test_the_schedulers_refusal_outranks_the_claims() -> None:
+    r = status(
+        DRA,
+        pods=[PodView("p-1", unschedulable="0/9 nodes are available: cannot allocate all claims")],
+        claims=[ClaimView("p-1-gpu-y", "p-1", ClaimState.PENDING)],
+    )
+    assert cond(r, "Scheduled") == ("False", "Unschedulable")
+
+
+def test_claims_are_not_reported_for_the_device_plugin() -> None:
+    plugin = Verdict(
+        placement_reason=Reason.PLACED,
+        placement_message="1 x nvidia.com/gpu",
+        gpu=GpuResourceStatus(resource="nvidia.com/gpu", count=1, allocation="devicePlugin"),
+    )
+    r = status(plugin, claims=[ClaimView("old-gpu-x", "old", ClaimState.RESERVED)])
+    assert r.status.gpu_resource is not None and r.status.gpu_resource.claims == []
+    scheduled = get_condition(r.status.conditions, "Scheduled")
+    assert scheduled is not None and scheduled.message == "1 x nvidia.com/gpu"

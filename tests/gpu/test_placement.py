@@ -153,14 +153,16 @@ def test_mig_mixed_profile_offered_by_a100_and_h100_nodes() -> None:
     assert p.node_selector == {}  # the resource name says it all
     assert p.affinity is None
     assert p.tolerations == (NVIDIA_TOLERATION,)
-    assert p.gpu == GpuStatus("nvidia.com/mig-1g.10gb", 1, Strategy.MIXED, None)
+    assert p.gpu == GpuStatus("nvidia.com/mig-1g.10gb", 1, Strategy.MIXED, None, profile="1g.10gb")
 
 
 def test_mig_mixed_profile_narrowed_by_product() -> None:
     p = placed(mig_profile="1g.10gb", product="A100-80GB")
     assert p.nodes == ("mig-a100-80gb-0",)
     assert p.node_selector == {"nvidia.com/gpu.product": A100_80}
-    assert p.gpu == GpuStatus("nvidia.com/mig-1g.10gb", 1, Strategy.MIXED, A100_80)
+    assert p.gpu == GpuStatus(
+        "nvidia.com/mig-1g.10gb", 1, Strategy.MIXED, A100_80, profile="1g.10gb"
+    )
 
 
 def test_a_product_matching_several_labels_is_required_affinity_in() -> None:
@@ -190,7 +192,7 @@ def test_mig_single_slices_are_nvidia_gpu_on_the_single_product_label() -> None:
     assert p.node_selector == {"nvidia.com/gpu.product": SINGLE_1G5}
     assert p.affinity is None
     assert p.nodes == ("mig-a100-40gb-single-0",)
-    assert p.gpu == GpuStatus("nvidia.com/gpu", 1, Strategy.SINGLE, SINGLE_1G5)
+    assert p.gpu == GpuStatus("nvidia.com/gpu", 1, Strategy.SINGLE, SINGLE_1G5, profile="1g.5gb")
 
 
 def test_single_slices_match_the_product_without_its_mig_suffix() -> None:

@@ -10,6 +10,7 @@ import pytest
 from inferline.api.load import load_text
 from inferline.api.resolve import ResolvedPipeline
 from inferline.compile import check_loaded, render_manifest
+from inferline.gpu.placement import DeviceClaim
 from inferline.render import kube, mounts
 from inferline.render.manifest import MANIFEST_FILE, RenderManifest
 
@@ -105,6 +106,110 @@ def test_every_child_is_owned_labelled_and_in_the_pipeline_namespace() -> None:
             "controller": True,
             "blockOwnerDeletion": True,
         }
+
+
+MIG = "'profile' in device.attributes['gpu.nvidia.com'] && device.attributes['gpu.nvidia.com']"
+CLAIMED = kube.PodPlacement(
+    tolerations=PLACED.tolerations,
+    claim=DeviceClaim("mig.nvidia.com", 1, (f"{MIG}.profile == '1g.35gb'",)),
+)
+
+
+def test_with_dra_the_claim_template_is_an_owned_labelled_child_applied_first() -> None:
+    c, _ = children(placement=CLAIMED)
+    assert [o["kind"] for o in c.first] == ["ConfigMap", "ResourceClaimTemplate"]
+    assert [o["kind"] for o in c.all] == [
+        "ConfigMap",
+        "ResourceClaimTemplate",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+    ]
+    rct = c.claim_template
+    assert rct is not None
+    assert rct["apiVersion"] == "resource.k8s.io/v1"
+    meta = rct["metadata"]
+    assert (meta["namespace"], meta["labels"]["inferline.dev/pipeline"]) == ("ml", "scorer")
+    assert meta["ownerReferences"][0]["uid"] == "1234-uid"
+    # The claims made from it carry the pipeline's labels: that is how status finds them.
+    assert rct["spec"]["metadata"]["labels"]["inferline.dev/pipeline"] == "scorer"
+
+
+def test_the_claim_template_requests_the_class_count_and_selectors() -> None:
+    c, _ = children(placement=CLAIMED)
+    assert c.claim_template is not None
+    assert c.claim_template["spec"]["spec"] == {
+        "devices": {
+            "requests": [
+                {
+                    "name": "gpu",
+                    "exactly": {
+                        "deviceClassName": "mig.nvidia.com",
+                        "count": 1,
+                        "selectors": [{"cel": {"expression": f"{MIG}.profile == '1g.35gb'"}}],
+                    },
+                }
+            ]
+        }
+    }
+    whole = kube.PodPlacement(claim=DeviceClaim("gpu.nvidia.com", 4, ()))
+    c, _ = children(placement=whole)
+    assert c.claim_template is not None
+    assert c.claim_template["spec"]["spec"]["devices"]["requests"][0]["exactly"] == {
+        "deviceClassName": "gpu.nvidia.com",
+        "count": 4,
+    }
+
+
+def test_slices_of_one_parent_are_a_match_attribute_constraint() -> None:
+    claim = DeviceClaim("mig.nvidia.com", 2, (), "gpu.nvidia.com/parentUUID")
+    c, _ = children(placement=kube.PodPlacement(claim=claim))
+    assert c.claim_template is not None
+    assert c.claim_template["spec"]["spec"]["devices"]["constraints"] == [
+        {"requests": ["gpu"], "matchAttribute": "gpu.nvidia.com/parentUUID"}
+    ]
+
+
+def test_with_dra_the_pod_claims_from_the_template_and_has_no_gpu_limits() -> None:
+    c, _ = children(placement=CLAIMED)
+    assert c.claim_template is not None
+    pod = by_kind(c)["Deployment"]["spec"]["template"]["spec"]
+    assert pod["resourceClaims"] == [
+        {"name": "gpu", "resourceClaimTemplateName": c.claim_template["metadata"]["name"]}
+    ]
+    (ctr,) = pod["containers"]
+    assert ctr["resources"]["claims"] == [{"name": "gpu"}]
+    assert not [k for k in ctr["resources"].get("limits", {}) if k.startswith("nvidia.com/")]
+    assert pod["tolerations"] == CLAIMED.tolerations
+
+
+def test_a_changed_claim_is_a_new_template_and_rolls_the_pods() -> None:
+    """A template's spec is immutable: a changed request gets a new name, so the pods roll."""
+    c1, _ = children(placement=CLAIMED)
+    other = kube.PodPlacement(claim=DeviceClaim("mig.nvidia.com", 1, (f"{MIG}.profile == 'x'",)))
+    c2, _ = children(placement=other)
+    assert c1.claim_template and c2.claim_template
+    n1, n2 = (c.claim_template["metadata"]["name"] for c in (c1, c2))  # type: ignore[index]
+    assert n1.startswith("scorer-gpu-") and n1 != n2
+    assert n1 == children(placement=CLAIMED)[0].claim_template["metadata"]["name"]  # type: ignore[index]
+
+    def pod_hash(c: kube.Children) -> str:
+        return str(
+            by_kind(c)["Deployment"]["spec"]["template"]["metadata"]["annotations"][
+                "inferline.dev/config-hash"
+            ]
+        )
+
+    assert pod_hash(c1) != pod_hash(c2)
+    assert pod_hash(c1) != pod_hash(children()[0])  # switching allocation rolls too
+
+
+def test_without_dra_there_is_no_claim() -> None:
+    c, _ = children()
+    assert c.claim_template is None
+    pod = by_kind(c)["Deployment"]["spec"]["template"]["spec"]
+    assert "resourceClaims" not in pod
+    assert "claims" not in pod["containers"][0]["resources"]
 
 
 def test_the_config_map_holds_the_manifest_under_a_name_that_changes_with_it() -> None:

@@ -112,8 +112,10 @@ def scaled_object(pipeline: str) -> str:
     return pipeline
 
 
-def resource_claim_template(pipeline: str) -> str:
-    return f"{pipeline}-gpu"
+def resource_claim_template(pipeline: str, digest: str) -> str:
+    """The ResourceClaimTemplate of a pipeline's GPU request (DRA). A template's spec is
+    immutable, so a changed request gets a new name, as render ConfigMaps do."""
+    return f"{pipeline}-gpu-{digest[:RENDER_HASH_LENGTH]}"
 
 
 def pipeline_labels(pipeline: str) -> dict[str, str]:
@@ -143,5 +145,5 @@ def kubernetes_names(pipeline: str) -> dict[str, str]:
         "HorizontalPodAutoscaler": horizontal_pod_autoscaler(pipeline),
         "ScaledObject": scaled_object(pipeline),
         "HorizontalPodAutoscaler (KEDA's)": f"keda-hpa-{scaled_object(pipeline)}",
-        "ResourceClaimTemplate": resource_claim_template(pipeline),
+        "ResourceClaimTemplate": resource_claim_template(pipeline, "f" * 64),
     }

@@ -85,8 +85,21 @@ GPU_MEMORY = words_for(
 )
 
 
+class GpuAllocation(StrEnum):
+    """How the pods get their GPUs."""
+
+    AUTO = "auto"
+    DEVICE_PLUGIN = "devicePlugin"
+    DRA = "dra"
+
+
 class GpuRequest(ApiModel):
-    """The GPU each replica gets: whole GPUs, or one MIG slice."""
+    """The GPU each replica gets: whole GPUs, or one MIG slice.
+
+    The same fields place on clusters where NVIDIA's device plugin runs (extended resources
+    nvidia.com/gpu, nvidia.com/mig-*) and where its DRA driver runs (a ResourceClaim per pod, from
+    a ResourceClaimTemplate whose CEL selectors say product, memory and MIG profile).
+    """
 
     cel_rules = (
         CelRule(
@@ -111,7 +124,18 @@ class GpuRequest(ApiModel):
     )
     product: Annotated[str, Field(max_length=128)] | None = Field(
         default=None,
-        description="The nvidia.com/gpu.product label to run on, e.g. NVIDIA-H100-80GB-HBM3.",
+        description="The nvidia.com/gpu.product label to run on, e.g. NVIDIA-H100-80GB-HBM3 (with "
+        "DRA, the device's productName with dashes for spaces), a family such as A100-80GB, or "
+        "a short name such as H100.",
+    )
+    allocation: GpuAllocation = Field(
+        default=GpuAllocation.AUTO,
+        description="How pods get the GPU: devicePlugin (extended resources), dra (Dynamic "
+        "Resource Allocation: a ResourceClaimTemplate with NVIDIA's DeviceClasses "
+        "gpu.nvidia.com / mig.nvidia.com), or auto: DRA when the cluster has NVIDIA's "
+        "DeviceClasses and ResourceSlices, else the device plugin (on a cluster with both, a "
+        "request only the device plugin's nodes can host goes there). Changing it rolls the "
+        "pods.",
     )
 
 

@@ -146,11 +146,43 @@ class Endpoints(ApiModel):
     metrics: str | None = None
 
 
+class ClaimState(StrEnum):
+    """Where a pod's ResourceClaim is (DRA)."""
+
+    PENDING = "pending"  # not allocated yet: the scheduler has not found devices
+    ALLOCATED = "allocated"  # devices chosen, no pod uses them yet
+    RESERVED = "reserved"  # devices chosen and reserved for the pod
+
+
+class ClaimStatus(ApiModel):
+    name: str = Field(description="The ResourceClaim, generated for the pod from the template.")
+    pod: str | None = None
+    state: ClaimState
+    devices: list[str] = Field(
+        default_factory=list, description="The allocated devices, as <pool>/<device>."
+    )
+
+
+MAX_CLAIMS_IN_STATUS = 16
+
+
 class GpuResourceStatus(ApiModel):
-    resource: str = Field(description="e.g. nvidia.com/gpu or nvidia.com/mig-1g.10gb")
+    resource: str = Field(
+        description="e.g. nvidia.com/gpu or nvidia.com/mig-1g.10gb; with DRA the DeviceClass, "
+        "gpu.nvidia.com or mig.nvidia.com"
+    )
     count: int
-    strategy: str | None = None
+    strategy: str | None = Field(
+        default=None, description="The device plugin's MIG strategy: none, single or mixed."
+    )
     product: str | None = None
+    allocation: str | None = Field(default=None, description="devicePlugin or dra.")
+    profile: str | None = Field(default=None, description="The MIG profile, for a MIG slice.")
+    claims: Annotated[list[ClaimStatus], Field(max_length=MAX_CLAIMS_IN_STATUS)] = Field(
+        default_factory=list,
+        description="With DRA, the pods' ResourceClaims (the first "
+        f"{MAX_CLAIMS_IN_STATUS} by pod) and their state.",
+    )
 
 
 class AutoscalingDecision(ApiModel):

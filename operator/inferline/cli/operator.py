@@ -34,6 +34,14 @@ def operator(
     shm_size: Annotated[
         str, typer.Option(help="Memory-backed /dev/shm per runtime pod (python backend).")
     ] = "256Mi",
+    dra: Annotated[
+        bool,
+        typer.Option(
+            help="Place GPUs through Dynamic Resource Allocation where NVIDIA's DRA driver runs "
+            "(watches ResourceSlices, DeviceClasses, ResourceClaims; --no-dra: device plugin "
+            "only, no RBAC on resource.k8s.io needed)."
+        ),
+    ] = True,
     log_format: Annotated[str, typer.Option(help="text or json.")] = "text",
     verbose: Annotated[bool, typer.Option(help="Debug logging.")] = False,
 ) -> None:
@@ -54,6 +62,7 @@ def operator(
             health_port=health_port,
             bind_address=bind_address,
             runtime=RuntimeSettings(shm_size=shm_size),
+            dra=dra,
         ),
         log_format=log_format,
         verbose=verbose,

@@ -29,6 +29,14 @@ CHILD_RESOURCES = [
     ("apps", "v1", "deployments"),
     ("policy", "v1", "poddisruptionbudgets"),
     ("monitoring.coreos.com", "v1", "servicemonitors"),
+    ("resource.k8s.io", "v1", "resourceclaimtemplates"),
+]
+# Dynamic Resource Allocation: NVIDIA's slices and classes (the GPU inventory), and the claims
+# made for the pipelines' pods (labelled from the template). Watched unless --no-dra.
+DRA_RESOURCES = [
+    ("resource.k8s.io", "v1", "resourceslices"),
+    ("resource.k8s.io", "v1", "deviceclasses"),
+    ("resource.k8s.io", "v1", "resourceclaims"),
 ]
 
 
@@ -39,6 +47,8 @@ class Controller(Protocol):
 
     @property
     def namespaced(self) -> bool: ...
+    @property
+    def dra(self) -> bool: ...
     def connection_info(self) -> kopf.ConnectionInfo: ...
     def enqueue(self, keys: Iterable[Key]) -> None: ...
     def on_pipeline(self, event: str | None, body: dict[str, Any]) -> set[Key]: ...
@@ -76,13 +86,23 @@ def register(registry: kopf.OperatorRegistry, ctl: Controller) -> None:
     on(GROUP, VERSION, "clusterbackends", state.on_cluster_backend)
     on("", "v1", "nodes", state.on_node)
     on("", "v1", "pods", state.on_pod)
-    for group, version, plural in CHILD_RESOURCES:
+    for group, version, plural in child_resources(ctl.dra):
         on(group, version, plural, state.on_child)
+    if ctl.dra:
+        slices, classes, claims = DRA_RESOURCES
+        on(*slices, state.on_resource_slice)
+        on(*classes, state.on_device_class)
+        on(*claims, state.on_claim)
+
+
+def child_resources(dra: bool) -> list[tuple[str, str, str]]:
+    return [r for r in CHILD_RESOURCES if dra or r[2] != "resourceclaimtemplates"]
 
 
 def configure(settings: kopf.OperatorSettings, *, namespaced: bool = False) -> None:
     selector = names.LABEL_PIPELINE
-    for group, version, plural in [*CHILD_RESOURCES, ("", "v1", "pods")]:
+    labelled = [*CHILD_RESOURCES, ("", "v1", "pods"), ("resource.k8s.io", "v1", "resourceclaims")]
+    for group, version, plural in labelled:
         settings.watching.label_selectors[group, version, plural] = selector
     # Our own prefix for anything kopf stores on objects (with on.event handlers it stores
     # nothing, but a future change-detecting handler must not write zalando annotations).

@@ -46,6 +46,9 @@ class OperatorOptions:
     health_port: int = 8081  # kopf's liveness endpoint; 0: none
     bind_address: str = "0.0.0.0"
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    # Watch NVIDIA's ResourceSlices and DeviceClasses and the pods' ResourceClaims, and place
+    # through Dynamic Resource Allocation where they exist (needs RBAC on resource.k8s.io).
+    dra: bool = True
 
 
 def load_client_config(opts: OperatorOptions) -> k8s.Configuration:
@@ -81,6 +84,11 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- kopf's side ----------------------------------------------------------------------------
+
+    @property
+    def dra(self) -> bool:
+        """Watching DRA objects (ResourceSlices, DeviceClasses, claims) and placing with them."""
+        return self.opts.dra
 
     @property
     def namespaced(self) -> bool:
@@ -132,10 +140,11 @@ class Controller:
             asyncio.create_task(self._resync()),
         ]
         log.info(
-            "operator started: %d pipelines, %d models, %d GPU nodes known",
+            "operator started: %d pipelines, %d models, %d GPU nodes known%s",
             len(self.state.pipelines),
             len(self.state.models),
             len(self.state.nodes),
+            f", {len(self.state.dra_inventory().nodes)} with DRA devices" if self.opts.dra else "",
         )
 
     async def stop(self) -> None:
@@ -178,6 +187,13 @@ class Controller:
             ("policy/v1", "poddisruptionbudgets", True, label, s.on_child),
             ("v1", "pods", True, label, s.on_pod),
         ]
+        if self.opts.dra:
+            sources += [
+                ("resource.k8s.io/v1", "resourceslices", False, "", s.on_resource_slice),
+                ("resource.k8s.io/v1", "deviceclasses", False, "", s.on_device_class),
+                ("resource.k8s.io/v1", "resourceclaimtemplates", True, label, s.on_child),
+                ("resource.k8s.io/v1", "resourceclaims", True, label, s.on_claim),
+            ]
         kinds = {
             "models": "Model",
             "backends": "Backend",
@@ -188,6 +204,10 @@ class Controller:
             "deployments": "Deployment",
             "poddisruptionbudgets": "PodDisruptionBudget",
             "pods": "Pod",
+            "resourceslices": "ResourceSlice",
+            "deviceclasses": "DeviceClass",
+            "resourceclaimtemplates": "ResourceClaimTemplate",
+            "resourceclaims": "ResourceClaim",
         }
         for api_version, plural, namespaced, selector, update in sources:
             for item in self._list(api_version, plural, namespaced=namespaced, selector=selector):

@@ -173,8 +173,8 @@ class Reconciler:
         self, key: Key, pipe: InferencePipeline, children: render.Children, *, force: bool
     ) -> None:
         """Apply the children that changed since our last apply, or that someone else changed
-        (their fingerprint moved), or all of them on a forced resync. The ConfigMap goes first:
-        the Deployment's pods mount it."""
+        (their fingerprint moved), or all of them on a forced resync. The ConfigMap and the claim
+        template go first: the Deployment's pods use them."""
         desired = _digest(children.all)
         observed = self.state.children.get(key, {})
         last_digest, last = self._applied.get(key, ("", {}))
@@ -195,21 +195,25 @@ class Reconciler:
             self.metrics.applied(obj["kind"])
             fingerprints[(obj["kind"], obj["metadata"]["name"])] = fingerprint(applied)
 
-        first = [o for o in todo if o is children.config_map]
-        for obj in first:
-            await one(obj)
-        await asyncio.gather(*(one(o) for o in todo if o is not children.config_map))
+        # What the pods use (the ConfigMap, the claim template) exists before the Deployment
+        # that makes them.
+        first = [o for o in todo if any(o is f for f in children.first)]
+        await asyncio.gather(*(one(o) for o in first))
+        await asyncio.gather(*(one(o) for o in todo if not any(o is f for f in first)))
         self._applied[key] = (desired, fingerprints)
 
     async def _prune(self, key: Key, pipe: InferencePipeline, children: render.Children) -> None:
-        """Delete what this pipeline owns but no longer renders (render ConfigMaps only once no
-        pod of the pipeline mounts them)."""
+        """Delete what this pipeline owns but no longer renders (render ConfigMaps and claim
+        templates only once no pod of the pipeline uses them: a pod of the previous rollout
+        that is recreated still needs them)."""
         desired = {(o["kind"], o["metadata"]["name"]) for o in children.all}
-        in_use = {cm for pod in self.state.pods.get(key, {}).values() for cm in pod.config_maps}
+        pods = self.state.pods.get(key, {}).values()
+        in_use = {("ConfigMap", cm) for pod in pods for cm in pod.config_maps}
+        in_use |= {("ResourceClaimTemplate", t) for pod in pods for t in pod.claim_templates}
         for (kind, name), ref in list(self.state.children.get(key, {}).items()):
             if (kind, name) in desired or ref.owner_uid != pipe.metadata.uid:
                 continue
-            if kind == "ConfigMap" and name in in_use:
+            if (kind, name) in in_use:
                 continue
             await self.blocking(
                 lambda ref=ref: self.kube.delete(  # type: ignore[misc]
@@ -238,6 +242,7 @@ class Reconciler:
             pods=pods,
             previous=previous,
             now=now_rfc3339(),
+            claims=list(self.state.claims.get(key, {}).values()),
         )
 
     async def _write_status(self, key: Key, body: Obj, result: StatusResult) -> None:

@@ -1,6 +1,7 @@
 """What the operator knows of the cluster, kept current by watch events (never listed per
-reconcile): pipelines, the Models and Backends they reference, the GPU inventory, and each
-pipeline's children and pods, reduced to what reconcile and status read.
+reconcile): pipelines, the Models and Backends they reference, the GPU inventory (Nodes, and
+NVIDIA's ResourceSlices and DeviceClasses for DRA), and each pipeline's children, pods and GPU
+claims, reduced to what reconcile and status read.
 
 Every `on_*` method takes one watch event and returns the pipelines it concerns, which the
 handlers enqueue. All of it runs on the event loop, so reconcile reads a consistent view.
@@ -18,7 +19,9 @@ from ..api.kinds import Resource
 from ..api.load import ObjectKey, object_key, parse_resource
 from ..api.model import Model
 from ..api.resolve import Catalog
-from .status import DeploymentView, PodView
+from ..gpu.inventory import Host, node_host
+from ..gpu.slices import CLASSES, DraInventory, SliceView, slice_view
+from .status import ClaimView, DeploymentView, PodView
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name) of a pipeline
@@ -77,6 +80,7 @@ def fingerprint(body: Obj) -> str:
 class PodRef:
     view: PodView
     config_maps: frozenset[str]  # ConfigMaps its volumes use (render ConfigMaps stay for them)
+    claim_templates: frozenset[str] = frozenset()  # ResourceClaimTemplates it claims from
 
 
 @dataclass
@@ -88,9 +92,16 @@ class ClusterState:
     cluster_backends: dict[str, BackendSpec] = field(default_factory=dict)
     invalid: set[ObjectKey] = field(default_factory=set)
     nodes: dict[str, Any] = field(default_factory=dict)
+    # DRA: every node's scheduling facts (DRA nodes advertise no GPU resources), NVIDIA's slices
+    # by name, and which of its DeviceClasses exist.
+    hosts: dict[str, Host] = field(default_factory=dict)
+    slices: dict[str, SliceView] = field(default_factory=dict)
+    device_classes: set[str] = field(default_factory=set)
     children: dict[Key, dict[tuple[str, str], ChildRef]] = field(default_factory=dict)
     deployments: dict[Key, DeploymentView] = field(default_factory=dict)
     pods: dict[Key, dict[str, PodRef]] = field(default_factory=dict)
+    claims: dict[Key, dict[str, ClaimView]] = field(default_factory=dict)
+    _dra: DraInventory | None = field(default=None, repr=False)  # built on demand, until it changes
 
     # -- the objects pipelines reference --------------------------------------------------------
 
@@ -149,7 +160,8 @@ class ClusterState:
         return self._using(None, lambda spec: _refs_backend(spec, "ClusterBackend", name))
 
     def on_node(self, event: str | None, body: Obj) -> set[Key]:
-        """GPU pipelines are placed again when what a node offers changes (not on heartbeats)."""
+        """GPU pipelines are placed again when what a node offers changes (not on heartbeats),
+        or when a node with DRA devices changes its labels, taints or readiness."""
         name = str((body.get("metadata") or {}).get("name"))
         before = self.nodes.get(name)
         view = None if event == DELETED else self.node_view(body)
@@ -157,9 +169,54 @@ class ClusterState:
             self.nodes.pop(name, None)
         else:
             self.nodes[name] = view
-        if view == before:
+        host_before = self.hosts.get(name)
+        host = None if event == DELETED else node_host(body)
+        if host is None:
+            self.hosts.pop(name, None)
+        else:
+            self.hosts[name] = host
+        dra_node = host != host_before and any(s.node == name for s in self.slices.values())
+        if dra_node:
+            self._dra = None
+        if view == before and not dra_node:
             return set()
         return self._using(None, _wants_gpu)
+
+    def on_resource_slice(self, event: str | None, body: Obj) -> set[Key]:
+        """NVIDIA's DRA driver published, changed or withdrew devices: place GPU pipelines
+        again (other drivers' slices are ignored)."""
+        name = str((body.get("metadata") or {}).get("name"))
+        before = self.slices.get(name)
+        view = None if event == DELETED else slice_view(body)
+        if view is None:
+            self.slices.pop(name, None)
+        else:
+            self.slices[name] = view
+        if view == before:
+            return set()
+        self._dra = None
+        return self._using(None, _wants_gpu)
+
+    def on_device_class(self, event: str | None, body: Obj) -> set[Key]:
+        name = str((body.get("metadata") or {}).get("name"))
+        if name not in CLASSES:
+            return set()
+        present = name in self.device_classes
+        if event == DELETED:
+            self.device_classes.discard(name)
+        else:
+            self.device_classes.add(name)
+        if present == (name in self.device_classes):
+            return set()
+        self._dra = None
+        return self._using(None, _wants_gpu)
+
+    def dra_inventory(self) -> DraInventory:
+        """The DRA inventory, rebuilt only after a slice, a DeviceClass or a DRA node changed
+        (every GPU reconcile reads it)."""
+        if self._dra is None:
+            self._dra = DraInventory.of(self.slices.values(), self.device_classes, self.hosts)
+        return self._dra
 
     def _using(self, namespace: str | None, uses: Callable[[Obj], bool]) -> set[Key]:
         return {
@@ -199,19 +256,45 @@ class ClusterState:
         if event == DELETED:
             pods.pop(name, None)
         else:
-            volumes = (body.get("spec") or {}).get("volumes") or []
+            spec = body.get("spec") or {}
             cms = frozenset(
-                str(v["configMap"]["name"]) for v in volumes if v.get("configMap", {}).get("name")
+                str(v["configMap"]["name"])
+                for v in spec.get("volumes") or []
+                if v.get("configMap", {}).get("name")
             )
-            new = PodRef(PodView.from_pod(body), cms)
+            templates = frozenset(
+                str(c["resourceClaimTemplateName"])
+                for c in spec.get("resourceClaims") or []
+                if c.get("resourceClaimTemplateName")
+            )
+            new = PodRef(PodView.from_pod(body), cms, templates)
             if pods.get(name) == new:
                 return set()  # nothing status reads has changed
             pods[name] = new
         return {key} if key in self.pipelines else set()
 
+    def on_claim(self, event: str | None, body: Obj) -> set[Key]:
+        """A pod's ResourceClaim, made from the pipeline's template (whose labels it carries)."""
+        meta = body.get("metadata") or {}
+        pipeline = (meta.get("labels") or {}).get(names.LABEL_PIPELINE)
+        if not pipeline:
+            return set()
+        key = (str(meta.get("namespace") or "default"), pipeline)
+        claims = self.claims.setdefault(key, {})
+        name = str(meta.get("name"))
+        if event == DELETED:
+            if claims.pop(name, None) is None:
+                return set()
+        else:
+            view = ClaimView.from_claim(body)
+            if claims.get(name) == view:
+                return set()
+            claims[name] = view
+        return {key} if key in self.pipelines else set()
+
     def forget(self, key: Key) -> None:
         """Drop what is known of a deleted pipeline's children (GC deletes them)."""
-        for table in (self.children, self.deployments, self.pods):
+        for table in (self.children, self.deployments, self.pods, self.claims):
             table.pop(key, None)
 
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.status import (
+    MAX_CLAIMS_IN_STATUS,
+    ClaimState,
+    ClaimStatus,
     Condition,
     ConditionStatus,
     ConditionType,
@@ -96,6 +99,52 @@ class PodView:
 
 
 @dataclass(frozen=True)
+class ClaimView:
+    """The parts of a pod's ResourceClaim (DRA) that status reads."""
+
+    name: str
+    pod: str | None
+    state: ClaimState
+    devices: tuple[str, ...] = ()  # <pool>/<device>
+
+    @classmethod
+    def from_claim(cls, claim: Obj) -> ClaimView:
+        meta = claim.get("metadata") or {}
+        status = claim.get("status") or {}
+        allocation = status.get("allocation") or {}
+        results = (allocation.get("devices") or {}).get("results") or []
+        if status.get("reservedFor"):
+            state = ClaimState.RESERVED
+        elif allocation:
+            state = ClaimState.ALLOCATED
+        else:
+            state = ClaimState.PENDING
+        return cls(
+            name=str(meta.get("name", "")),
+            pod=next(
+                (
+                    str(o.get("name"))
+                    for o in meta.get("ownerReferences") or []
+                    if o.get("kind") == "Pod"
+                ),
+                None,
+            ),
+            state=state,
+            devices=tuple(f"{r.get('pool')}/{r.get('device')}" for r in results),
+        )
+
+
+def claims_summary(claims: list[ClaimView]) -> str:
+    """ "claims: 2 reserved, 1 pending" (by state, most advanced first), or ""."""
+    counts = [
+        f"{n} {s.value}"
+        for s in (ClaimState.RESERVED, ClaimState.ALLOCATED, ClaimState.PENDING)
+        if (n := sum(c.state is s for c in claims))
+    ]
+    return f"claims: {', '.join(counts)}" if counts else ""
+
+
+@dataclass(frozen=True)
 class DeploymentView:
     """The parts of the Deployment that status reads."""
 
@@ -157,6 +206,7 @@ def compute_status(
     pods: list[PodView],
     previous: InferencePipelineStatus | None,
     now: str,
+    claims: list[ClaimView] | None = None,
 ) -> StatusResult:
     prev = previous or InferencePipelineStatus()
     conds: list[Condition] = list(prev.conditions)
@@ -177,6 +227,8 @@ def compute_status(
         put(ConditionType.VALIDATED, F, verdict.reason, verdict.message)
 
     # Scheduled
+    claims = sorted(claims or [], key=lambda c: (c.pod or "", c.name))
+    dra = verdict.gpu is not None and verdict.gpu.allocation == "dra"
     unschedulable = [p for p in live if p.unschedulable]
     if verdict.placement_reason is Reason.NO_CAPACITY:
         put(ConditionType.SCHEDULED, F, Reason.NO_CAPACITY, verdict.placement_message)
@@ -184,7 +236,10 @@ def compute_status(
         p = unschedulable[0]
         put(ConditionType.SCHEDULED, F, Reason.UNSCHEDULABLE, f"pod {p.name}: {p.unschedulable}")
     elif verdict.placement_reason is Reason.PLACED:
-        put(ConditionType.SCHEDULED, T, Reason.PLACED, verdict.placement_message)
+        message = verdict.placement_message
+        if dra and (summary := claims_summary(claims)):
+            message += f"; {summary}"
+        put(ConditionType.SCHEDULED, T, Reason.PLACED, message)
 
     # ModelsReady and Degraded
     failing = [p for p in live if p.waiting]
@@ -298,10 +353,27 @@ def compute_status(
         selector=selector,
         steps=steps,
         endpoints=verdict.endpoints or prev.endpoints,
-        gpu_resource=verdict.gpu if verdict.valid else prev.gpu_resource,
+        gpu_resource=_gpu_resource(verdict.gpu, claims if dra else [])
+        if verdict.valid
+        else prev.gpu_resource,
         last_autoscaling_decision=None,  # the autoscaler's field, under its own manager
     )
     return StatusResult(status, _transitions(prev.conditions, conds))
+
+
+def _gpu_resource(
+    gpu: GpuResourceStatus | None, claims: list[ClaimView]
+) -> GpuResourceStatus | None:
+    if gpu is None or not claims:
+        return gpu
+    return gpu.model_copy(
+        update={
+            "claims": [
+                ClaimStatus(name=c.name, pod=c.pod, state=c.state, devices=list(c.devices))
+                for c in claims[:MAX_CLAIMS_IN_STATUS]
+            ]
+        }
+    )
 
 
 def _stall(verdict: Verdict, deployment: DeploymentView | None) -> tuple[Reason, str] | None:

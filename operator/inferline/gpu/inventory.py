@@ -86,18 +86,10 @@ class Taint:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class NodeGpus:
-    """What placement needs to know about one GPU node, and nothing more."""
+class _Schedulable:
+    """Whether a node takes new pods, for the views below (each has `ready` and `schedulable`)."""
 
-    name: str
-    product: str | None  # GFD's nvidia.com/gpu.product
-    gpu_count: int | None  # GFD's nvidia.com/gpu.count (physical GPUs; slices when "single")
-    offers: tuple[Offer, ...]
-    taints: tuple[Taint, ...]  # only those that keep pods off (NoSchedule, NoExecute)
-    # Every label except GFD's per-MIG-profile ones (parsed into offers): a user's nodeSelector
-    # may name any label. Strings are interned: thousands of nodes share the same keys.
-    labels: Mapping[str, str]
+    __slots__ = ()
     ready: bool
     schedulable: bool
 
@@ -115,22 +107,43 @@ class NodeGpus:
         )
 
 
-def node_gpus(node: Mapping[str, Any]) -> NodeGpus | None:
-    """The GPU view of one Node, or None when it advertises no GPU device at all."""
+@dataclass(frozen=True, slots=True)
+class Host(_Schedulable):
+    """The scheduling facts of any node: the labels a nodeSelector may name, the taints that
+    keep pods off, whether it takes pods. Nodes whose GPUs come through DRA need these too (their
+    devices are in ResourceSlices, see `gpu.slices`)."""
+
+    name: str
+    taints: tuple[Taint, ...]  # only those that keep pods off (NoSchedule, NoExecute)
+    # Every label except GFD's per-MIG-profile ones (parsed into offers): a user's nodeSelector
+    # may name any label. Strings are interned: thousands of nodes share the same keys.
+    labels: Mapping[str, str]
+    ready: bool
+    schedulable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeGpus(_Schedulable):
+    """What placement needs to know about one device-plugin GPU node, and nothing more."""
+
+    name: str
+    product: str | None  # GFD's nvidia.com/gpu.product
+    gpu_count: int | None  # GFD's nvidia.com/gpu.count (physical GPUs; slices when "single")
+    offers: tuple[Offer, ...]
+    taints: tuple[Taint, ...]  # as Host's
+    labels: Mapping[str, str]
+    ready: bool
+    schedulable: bool
+
+
+def node_host(node: Mapping[str, Any]) -> Host:
+    """The scheduling facts of one Node (any node: DRA devices live on nodes without GPU labels)."""
     metadata = node.get("metadata") or {}
     spec = node.get("spec") or {}
-    status = node.get("status") or {}
+    conditions = (node.get("status") or {}).get("conditions") or []
     labels: Mapping[str, str] = metadata.get("labels") or {}
-    allocatable: Mapping[str, Any] = status.get("allocatable") or {}
-    offers = _offers(labels, allocatable)
-    if not offers:
-        return None
-    conditions = status.get("conditions") or []
-    return NodeGpus(
+    return Host(
         name=metadata["name"],
-        product=labels.get(PRODUCT_LABEL),
-        gpu_count=_int(labels.get(COUNT_LABEL)),
-        offers=offers,
         taints=tuple(
             Taint(t["key"], t.get("value") or "", t["effect"])
             for t in spec.get("taints") or []
@@ -145,6 +158,26 @@ def node_gpus(node: Mapping[str, Any]) -> NodeGpus | None:
         # node lifecycle controller taints it not-ready.
         ready=any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions),
         schedulable=not spec.get("unschedulable", False),
+    )
+
+
+def node_gpus(node: Mapping[str, Any]) -> NodeGpus | None:
+    """The GPU view of one Node, or None when it advertises no GPU device at all."""
+    labels: Mapping[str, str] = (node.get("metadata") or {}).get("labels") or {}
+    allocatable: Mapping[str, Any] = (node.get("status") or {}).get("allocatable") or {}
+    offers = _offers(labels, allocatable)
+    if not offers:
+        return None
+    host = node_host(node)
+    return NodeGpus(
+        name=host.name,
+        product=labels.get(PRODUCT_LABEL),
+        gpu_count=_int(labels.get(COUNT_LABEL)),
+        offers=offers,
+        taints=host.taints,
+        labels=host.labels,
+        ready=host.ready,
+        schedulable=host.schedulable,
     )
 
 

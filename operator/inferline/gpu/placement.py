@@ -30,10 +30,10 @@ request select `nvidia.com/gpu.product` (one value: nodeSelector; several, e.g. 
 required node affinity `In`), and a whole-GPU request keeps off "single" nodes (whose
 nvidia.com/gpu are slices) with `nvidia.com/mig.strategy NotIn [single]`.
 
-Allocation modes: today every GPU placement is `Allocation.DEVICE_PLUGIN` (extended resources in
-`limits`). Dynamic Resource Allocation (issue 14) will add `Allocation.DRA` with the claim's
-device requests in a new field of `Placed`, and `limits` empty; callers that switch on
-`allocation` keep working.
+Allocation modes: this module places through the device plugin (`Allocation.DEVICE_PLUGIN`,
+extended resources in `limits`). `claims.place` places through Dynamic Resource Allocation
+(`Allocation.DRA`: `limits` empty, the device request in `Placed.claim`), and `allocation.place`
+chooses between the two by `Request.allocation` and what the cluster has.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from .inventory import (
     GPU_TAINT_KEY,
     PRODUCT_LABEL,
     STRATEGY_LABEL,
+    Host,
     Inventory,
     NodeGpus,
     Offer,
@@ -76,7 +77,15 @@ class Allocation(StrEnum):
 
     NONE = "none"  # a CPU pipeline
     DEVICE_PLUGIN = "devicePlugin"  # extended resources in the container's limits
-    # DRA = "dra": a ResourceClaimTemplate (issue 14)
+    DRA = "dra"  # a ResourceClaim per pod, from a ResourceClaimTemplate
+
+
+class Mode(StrEnum):
+    """How a pipeline asks to get its GPUs (`placement.gpu.allocation`)."""
+
+    AUTO = "auto"  # DRA where the cluster has NVIDIA's DRA driver, else the device plugin
+    DEVICE_PLUGIN = "devicePlugin"
+    DRA = "dra"
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class GpuRequest:
     mig_profile: str | None = None
     memory: str | None = None  # a Kubernetes quantity: "10Gi", "20G"
     product: str | None = None
+    allocation: Mode = Mode.AUTO
 
 
 @dataclass(frozen=True)
@@ -101,12 +111,26 @@ class Request:
 class GpuStatus:
     """The InferencePipeline's `status.gpuResource`."""
 
-    resource: str
+    resource: str  # the extended resource, or with DRA the DeviceClass
     count: int
-    strategy: Strategy
+    strategy: Strategy | None  # the device plugin's MIG strategy; None with DRA
     # The product the pods get: the one label the chosen nodes share, else what was asked
     # (a family name), else None (e.g. mig-1g.10gb on both A100 and H100 nodes).
     product: str | None
+    allocation: Allocation = Allocation.DEVICE_PLUGIN
+    profile: str | None = None  # the MIG profile, for a MIG slice
+
+
+@dataclass(frozen=True)
+class DeviceClaim:
+    """The one device request of a pod's ResourceClaim (DRA): `count` devices of a DeviceClass
+    for which every CEL selector holds."""
+
+    device_class: str
+    count: int
+    selectors: tuple[str, ...]
+    # An attribute all the request's devices must share (parentUUID: MIG slices of one GPU).
+    match_attribute: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +145,7 @@ class Placed:
     gpu: GpuStatus | None  # None for a CPU pipeline
     nodes: tuple[str, ...] = ()  # the nodes that could host a replica (static capacity)
     note: str = ""  # why this device, when a choice was made (memory -> profile)
+    claim: DeviceClaim | None = None  # with DRA: what each pod's ResourceClaim requests
 
 
 @dataclass(frozen=True)
@@ -132,7 +157,7 @@ class Unplaceable:
 
 NVIDIA_TOLERATION = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 # What placement may add: NVIDIA's toleration, for each effect the hosting nodes' taint has.
-_ADDABLE = {"key": GPU_TAINT_KEY, "operator": "Exists"}
+ADDABLE = {"key": GPU_TAINT_KEY, "operator": "Exists"}
 
 
 def place(request: Request, inventory: Inventory) -> Placed | Unplaceable:
@@ -182,16 +207,16 @@ def place(request: Request, inventory: Inventory) -> Placed | Unplaceable:
         )
     pairs = kept
     # 4. the user's nodeSelector
-    kept = [p for p in pairs if _selects(request.node_selector, p[0])]
+    kept = [p for p in pairs if selects(request.node_selector, p[0])]
     if not kept:
         return fail(
             f"no node that offers {gpu.count} x {unit} matches nodeSelector "
-            f"{_labels(request.node_selector)}; those that offer it: {_node_names(pairs)}"
+            f"{describe_selector(request.node_selector)}; those that offer it: {_node_names(pairs)}"
         )
     pairs = kept
     # 5. taints: the user's tolerations, and NVIDIA's, which placement adds where needed
-    tolerated = _tolerance((*user_tolerations, _ADDABLE))
-    kept = [p for p in pairs if tolerated(p[0].taints)]
+    admits = tolerance((*user_tolerations, ADDABLE))
+    kept = [p for p in pairs if admits(p[0].taints)]
     if not kept:
         blocking = sorted({str(t) for n, _ in pairs for t in n.taints})
         return fail(
@@ -199,7 +224,7 @@ def place(request: Request, inventory: Inventory) -> Placed | Unplaceable:
             f"tolerate ({', '.join(blocking)}): {_node_names(pairs)}"
         )
     chosen, note = _choose(kept, gpu, need_mib)
-    return _placed(request, inventory, chosen, note, tolerated)
+    return _placed(request, inventory, chosen, note, admits)
 
 
 @functools.lru_cache(maxsize=4096)  # called per node; a cluster has a handful of labels
@@ -279,7 +304,7 @@ def _placed(
     inventory: Inventory,
     chosen: list[Pair],
     note: str,
-    tolerated: Callable[[tuple[Taint, ...]], bool],
+    admits: Callable[[tuple[Taint, ...]], bool],
 ) -> Placed:
     gpu = request.gpu
     offer = chosen[0][1]
@@ -296,7 +321,7 @@ def _placed(
         or offer.strategy is Strategy.SINGLE
         or (
             gpu.memory is not None
-            and (not offer.is_mig or _admits_others(request, inventory, offer, hosts, tolerated))
+            and (not offer.is_mig or _admits_others(request, inventory, offer, hosts, admits))
         )
     )
     if pin and products and all(n.product for n, _ in chosen):
@@ -321,17 +346,13 @@ def _placed(
         if expressions
         else None
     )
-    tolerations = tuple(request.tolerations)
-    effects = sorted({t.effect for n, _ in chosen for t in n.taints if t.key == GPU_TAINT_KEY})
-    for effect in effects:
-        taint = Taint(GPU_TAINT_KEY, "", effect)
-        if not _tolerated((taint,), tolerations):
-            tolerations += ({**NVIDIA_TOLERATION, "effect": effect},)
+    tolerations = with_nvidia_tolerations(request.tolerations, (n for n, _ in chosen))
     status = GpuStatus(
         resource=offer.resource,
         count=gpu.count,
         strategy=offer.strategy,
         product=products[0] if len(products) == 1 else gpu.product,
+        profile=offer.profile,
     )
     return Placed(
         Allocation.DEVICE_PLUGIN,
@@ -350,28 +371,40 @@ def _admits_others(
     inventory: Inventory,
     offer: Offer,
     hosts: set[str],
-    tolerated: Callable[[tuple[Taint, ...]], bool],
+    admits: Callable[[tuple[Taint, ...]], bool],
 ) -> bool:
     """Whether the resource name alone would also admit nodes that cannot host the request."""
     return any(
         n.name not in hosts
         and any(o.resource == offer.resource and o.count >= request.gpu.count for o in n.offers)
-        and _selects(request.node_selector, n)
-        and tolerated(n.taints)
+        and selects(request.node_selector, n)
+        and admits(n.taints)
         for n in inventory.usable
     )
 
 
-def _tolerance(tolerations: tuple[Mapping[str, Any], ...]) -> Callable[[tuple[Taint, ...]], bool]:
+def tolerance(tolerations: tuple[Mapping[str, Any], ...]) -> Callable[[tuple[Taint, ...]], bool]:
     """Whether tolerations cover a node's taints, memoized: nodes share a few taint sets."""
-    return functools.cache(lambda taints: _tolerated(taints, tolerations))
+    return functools.cache(lambda taints: tolerated(taints, tolerations))
 
 
-def _selects(selector: Mapping[str, str], node: NodeGpus) -> bool:
+def with_nvidia_tolerations(
+    tolerations: Iterable[Mapping[str, Any]], hosts: Iterable[Host | NodeGpus]
+) -> tuple[Mapping[str, Any], ...]:
+    """The user's tolerations, plus NVIDIA's for each effect of its taint on the hosts chosen."""
+    out = tuple(tolerations)
+    effects = sorted({t.effect for n in hosts for t in n.taints if t.key == GPU_TAINT_KEY})
+    for effect in effects:
+        if not tolerated((Taint(GPU_TAINT_KEY, "", effect),), out):
+            out += ({**NVIDIA_TOLERATION, "effect": effect},)
+    return out
+
+
+def selects(selector: Mapping[str, str], node: Host | NodeGpus) -> bool:
     return all(node.labels.get(k) == v for k, v in selector.items())
 
 
-def _tolerated(taints: Iterable[Taint], tolerations: Iterable[Mapping[str, Any]]) -> bool:
+def tolerated(taints: Iterable[Taint], tolerations: Iterable[Mapping[str, Any]]) -> bool:
     tolerations = tuple(tolerations)
     return all(any(_tolerates(tol, t) for tol in tolerations) for t in taints)
 
@@ -387,7 +420,7 @@ def _tolerates(tol: Mapping[str, Any], taint: Taint) -> bool:
     return tol["key"] == taint.key and (exists or (tol.get("value") or "") == taint.value)
 
 
-def _labels(selector: Mapping[str, str]) -> str:
+def describe_selector(selector: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 

@@ -1,8 +1,9 @@
 """Render a pipeline's Kubernetes objects (pure: plain dicts in, plain dicts out, no I/O).
 
 For one InferencePipeline: an immutable ConfigMap with its render manifest, a Deployment of the
-backend's image running the runtime entrypoint, a Service, a PodDisruptionBudget, and a
-ServiceMonitor when the cluster has the Prometheus Operator. The controller applies them with
+backend's image running the runtime entrypoint, a Service, a PodDisruptionBudget, a
+ServiceMonitor when the cluster has the Prometheus Operator, and with Dynamic Resource Allocation
+a ResourceClaimTemplate from which each pod gets its GPU claim. The controller applies them with
 server-side apply and prunes what is no longer rendered.
 """
 
@@ -18,6 +19,7 @@ from ..api import names
 from ..api.backend import BackendSpec
 from ..api.common import API_VERSION
 from ..api.pipeline import InferencePipeline
+from ..gpu.placement import DeviceClaim
 from . import mounts
 from .manifest import MANIFEST_FILE, RenderManifest
 
@@ -27,6 +29,8 @@ Obj = dict[str, Any]
 CONFIGMAP_LIMIT_BYTES = 1024 * 1024 - 16 * 1024
 RUNTIME_UID = 1000  # the runtime images' user
 TERMINATION_LOG = "/dev/termination-log"
+# The pod's resourceClaims entry and the claim's one device request (DRA).
+GPU_CLAIM = "gpu"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class PodPlacement:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[Obj] = field(default_factory=list)
     affinity: Obj | None = None
+    claim: DeviceClaim | None = None  # DRA: what each pod's ResourceClaim requests
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,29 @@ def _mounted_sources(manifest: RenderManifest) -> tuple[list[str], list[str], li
     return sorted(claims), sorted(config_maps), sorted(secrets)
 
 
+def render_claim_template(pipe: InferencePipeline, claim: DeviceClaim) -> Obj:
+    """The ResourceClaimTemplate each pod's GPU claim is made from (DRA).
+
+    The claims the resource-claim controller makes from it carry the pipeline's labels (the
+    template's `spec.metadata`), which is how the operator finds them for status.
+    """
+    request: Obj = {"deviceClassName": claim.device_class, "count": claim.count}
+    if claim.selectors:
+        request["selectors"] = [{"cel": {"expression": e}} for e in claim.selectors]
+    devices: Obj = {"requests": [{"name": GPU_CLAIM, "exactly": request}]}
+    if claim.match_attribute:
+        devices["constraints"] = [
+            {"requests": [GPU_CLAIM], "matchAttribute": claim.match_attribute}
+        ]
+    spec = {"devices": devices}
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaimTemplate",
+        "metadata": _meta(pipe, names.resource_claim_template(pipe.metadata.name, _hash(spec))),
+        "spec": {"metadata": {"labels": labels(pipe.metadata.name)}, "spec": spec},
+    }
+
+
 def render_deployment(
     pipe: InferencePipeline,
     backend: BackendSpec,
@@ -157,6 +185,7 @@ def render_deployment(
     placement: PodPlacement,
     manifest: RenderManifest,
     settings: RuntimeSettings,
+    claim_template: Obj | None = None,
 ) -> Obj:
     name = pipe.metadata.name
     s = settings
@@ -228,6 +257,8 @@ def render_deployment(
         resources = backend.resources.to_wire()
     if placement.limits:
         resources.setdefault("limits", {}).update(placement.limits)
+    if claim_template is not None:
+        resources["claims"] = [{"name": GPU_CLAIM}]
 
     container: Obj = {
         "name": "runtime",
@@ -290,6 +321,13 @@ def render_deployment(
         pod_spec["tolerations"] = placement.tolerations
     if placement.affinity:
         pod_spec["affinity"] = placement.affinity
+    if claim_template is not None:
+        pod_spec["resourceClaims"] = [
+            {
+                "name": GPU_CLAIM,
+                "resourceClaimTemplateName": claim_template["metadata"]["name"],
+            }
+        ]
     template_labels = labels(name)
     template = {
         "metadata": {
@@ -381,14 +419,20 @@ def render_service_monitor(pipe: InferencePipeline) -> Obj:
 
 @dataclass(frozen=True)
 class Children:
-    """Everything rendered for one pipeline, in apply order (the ConfigMap before its user)."""
+    """Everything rendered for one pipeline: what the pods use (the ConfigMap, the claim
+    template), to apply before the Deployment that makes them, and the rest."""
 
     config_map: Obj
     objects: list[Obj]
+    claim_template: Obj | None = None
+
+    @property
+    def first(self) -> list[Obj]:
+        return [self.config_map] + ([self.claim_template] if self.claim_template else [])
 
     @property
     def all(self) -> list[Obj]:
-        return [self.config_map, *self.objects]
+        return [*self.first, *self.objects]
 
 
 def render_children(
@@ -400,14 +444,15 @@ def render_children(
 ) -> Children:
     """The pipeline's children; raises TooLarge when the manifest does not fit a ConfigMap."""
     cm = render_config_map(pipe, manifest)
+    template = render_claim_template(pipe, placement.claim) if placement.claim else None
     objects = [
-        render_deployment(pipe, backend, cm, placement, manifest, settings),
+        render_deployment(pipe, backend, cm, placement, manifest, settings, template),
         render_service(pipe),
         render_pdb(pipe),
     ]
     if settings.service_monitor:
         objects.append(render_service_monitor(pipe))
-    return Children(cm, objects)
+    return Children(cm, objects, template)
 
 
 def endpoints(pipe: InferencePipeline, served_name: str) -> dict[str, str]:
