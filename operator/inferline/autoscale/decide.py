@@ -51,6 +51,10 @@ LEARNED_HEADROOM = 0.9
 MAX_SLO_STEP = 2.0
 # A latency breach is load's doing only when requests queue at least this share of the target.
 QUEUEING_SHARE = 0.1
+# ... and while the last interval's mean latency is at least this share of the p95 target.
+FRESH_MEAN_SHARE = 0.5
+# A backlog growing by this share of the served rate means the pods are saturated.
+SATURATED_GROWTH = 0.05
 # Triton's latency summaries cover about this many seconds.
 LATENCY_WINDOW_S = 60.0
 
@@ -148,7 +152,7 @@ class State:
 
     recommendations: tuple[tuple[float, int], ...] = ()  # (time, recommended replicas)
     changes: tuple[tuple[float, int], ...] = ()  # (time, replicas added (+) or removed (-))
-    capacity_per_replica: float | None = None  # inferences/s at which a target last broke
+    capacity_per_replica: float | None = None  # inferences/s a replica carried when a target broke
     last_slo_step: tuple[float, float] | None = None  # (time, overshoot) of the last SLO step
     last_pending: tuple[float, float] | None = None  # (time, backlog) for the backlog growth
 
@@ -364,24 +368,38 @@ def _recommend(
 
     lat = _ratio(obs.p95_latency_ms, policy.p95_latency_ms)
     que = _ratio(obs.queue_time_ms, policy.queue_time_ms)
-    queueing = obs.queue_time_ms or 0.0
+    target_ms = policy.p95_latency_ms or 0.0
+    # Triton's p95 covers ~60 s and stays high long after a fix; it counts as a breach caused
+    # by load only while requests queue and the last interval's mean latency is high too.
     lat_from_load = (
         lat is not None
         and lat > 1
-        and policy.p95_latency_ms is not None
-        and queueing >= QUEUEING_SHARE * policy.p95_latency_ms
+        and (obs.queue_time_ms or 0.0) >= QUEUEING_SHARE * target_ms
+        and (obs.mean_latency_ms is None or obs.mean_latency_ms >= FRESH_MEAN_SHARE * target_ms)
     )
     breach = max(lat if lat_from_load and lat is not None else 0.0, que or 0.0)
+    # Act on a breach only with every replica ready and measured (new pods' effect does not
+    # show yet; pods on their way are capacity already asked for), never while the backlog
+    # drains, and once per latency window unless it gets worse.
+    settled = rated == ready >= current
+    last = state.last_slo_step
+    fresh = last is None or now - last[0] >= LATENCY_WINDOW_S or breach > last[1] * 1.25
+    act = breach > 1 and settled and not draining and fresh
+    if act:
+        state = replace(state, last_slo_step=(now, breach))
 
-    # Without a throughput target, learn the rate a replica carries when a target breaks while
-    # the backlog grows (the pods are saturated; every replica ready, so it is a full pool's
-    # rate), and raise it when replicas carry more unharmed.
+    # Learn the rate a replica carries when a target breaks, so that a throughput target that
+    # is too optimistic (or none) does not shrink the pool back into the breach, again and
+    # again. From the busiest pod (with a backlog, old pods serve at capacity while new ones
+    # idle, and the average would read too low): as it is when the backlog grows (the pods
+    # are saturated, that is their capacity), else discounted by how far the target was broken
+    # (latency climbs steeply near capacity). Raise it when replicas carry more unharmed.
     capacity = state.capacity_per_replica
     per_pod = served / rated
-    if policy.throughput_per_replica is not None:
-        capacity = None
-    elif breach > 1 and growth > 0 and ready >= current and per_pod > 0:
-        capacity = per_pod
+    busiest = obs.busiest_pod_rate or per_pod
+    if act and busiest > 0:
+        saturated = growth > SATURATED_GROWTH * served
+        capacity = busiest if saturated else busiest / math.sqrt(breach)
     elif (
         capacity is not None
         and per_pod > capacity * LEARNED_HEADROOM
@@ -403,20 +421,10 @@ def _recommend(
         elif down < current * (1 - policy.tolerance) and math.ceil(down) < current:
             rec, reason = math.ceil(down), Reason.THROUGHPUT_BELOW_TARGET
 
-    # A step on the service level only when every replica is ready and measured: new pods'
-    # effect does not show yet, and pods on their way are capacity already asked for.
-    settled = rated == ready >= current
-    if breach > 1 and settled and not draining:
-        last = state.last_slo_step
-        fresh = last is None or now - last[0] >= LATENCY_WINDOW_S or breach > last[1] * 1.25
-        slo_rec = max(ready + 1, math.ceil(ready * min(breach, MAX_SLO_STEP)))
-        if fresh and slo_rec > max(rec, current):
-            rec = slo_rec
-            latency_worse = lat_from_load and (lat or 0.0) >= (que or 0.0)
-            reason = (
-                Reason.LATENCY_ABOVE_TARGET if latency_worse else Reason.QUEUE_TIME_ABOVE_TARGET
-            )
-            state = replace(state, last_slo_step=(now, breach))
+    if act:  # the breach is why the replicas grow, whether by this step or the learned rate
+        rec = max(rec, ready + 1, math.ceil(ready * min(breach, MAX_SLO_STEP)))
+        latency_worse = lat_from_load and (lat or 0.0) >= (que or 0.0)
+        reason = Reason.LATENCY_ABOVE_TARGET if latency_worse else Reason.QUEUE_TIME_ABOVE_TARGET
     if rec < current and max(lat or 0.0, que or 0.0) > NEAR_TARGET:
         rec, reason = current, Reason.LATENCY_NEAR_TARGET
     return max(rec, 1), reason, signals, state

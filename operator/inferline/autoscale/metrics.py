@@ -89,6 +89,7 @@ class Observation:
     interval_s: float | None = None
     request_rate: float | None = None  # requests/s that succeeded
     inference_rate: float | None = None  # inferences/s (a batch of n is n)
+    busiest_pod_rate: float | None = None  # inferences/s of the pod that served the most
     failure_rate: float | None = None
     mean_latency_ms: float | None = None
     p95_latency_ms: float | None = None
@@ -215,6 +216,7 @@ class Observer:
             interval_s=sum(r.interval_s for _, r in rated) / len(rated),
             request_rate=sum(r.per_second(r.requests) for _, r in rated),
             inference_rate=sum(r.per_second(r.inferences) for _, r in rated),
+            busiest_pod_rate=max(r.per_second(r.inferences) for _, r in rated),
             failure_rate=sum(r.per_second(r.failures) for _, r in rated),
             mean_latency_ms=(
                 sum(r.duration_us for _, r in rated) / requests / 1000 if requests else None
