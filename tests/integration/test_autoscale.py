@@ -11,9 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
-import tritonclient.http as thttp
 
 from inferline.api.pipeline import Autoscaling
 from inferline.autoscale.decide import Decision, Policy, Reason, State, decide
@@ -23,6 +21,7 @@ from inferline.runtime.tritonserver import TritonProcess
 
 from ..conftest import REPO
 from .conftest import Serve
+from .load import clients
 
 pytestmark = pytest.mark.integration
 
@@ -66,22 +65,8 @@ class Loop:
 
 @pytest.fixture
 def load(server: TritonProcess) -> Iterator[threading.Event]:
-    stop = threading.Event()
-
-    def client() -> None:
-        c = thttp.InferenceServerClient(server.url)
-        x = thttp.InferInput("X", [1, 4], "FP32")
-        x.set_data_from_numpy(np.ones((1, 4), np.float32))
-        while not stop.is_set():
-            c.infer("slow", [x])
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(12)]
-    for t in threads:
-        t.start()
-    yield stop
-    stop.set()
-    for t in threads:
-        t.join(timeout=30)
+    with clients(server, 12) as stop:
+        yield stop
 
 
 def test_scales_up_under_load_and_down_after_it(
