@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from inferline.api.pipeline import Autoscaling, AutoscalingDecision
 from inferline.autoscale.decide import (
+    BACKLOG_DRAIN_S,
     Decision,
     Limit,
     Policy,
@@ -52,7 +53,16 @@ def obs(
     )
 
 
-POLICY = Policy(max_replicas=20, min_replicas=1, p95_latency_ms=100.0, throughput_per_replica=100.0)
+# Explicit limits (the HPA's defaults), so these examples do not move with Inferline's defaults.
+POLICY = Policy(
+    max_replicas=20,
+    min_replicas=1,
+    p95_latency_ms=100.0,
+    throughput_per_replica=100.0,
+    down_window_s=300.0,
+    up_limit=StepLimit(4, 100, 15.0),
+    down_limit=StepLimit(1, 25, 30.0),
+)
 
 
 def run(policy: Policy, observations: list[Observation], current: int) -> list[Decision]:
@@ -84,7 +94,7 @@ def test_policy_from_spec_maps_fields_and_direction_defaults() -> None:
     assert (p.min_replicas, p.max_replicas, p.p95_latency_ms, p.queue_time_ms) == (2, 9, 50, 5)
     assert p.throughput_per_replica is None and p.tolerance == 0.2
     assert (p.up_window_s, p.down_window_s) == (0, 60)
-    assert p.up_limit == StepLimit(2, 100, 15)
+    assert p.up_limit == StepLimit(2, Policy.up_limit.percent, 15)
     assert p.down_limit == StepLimit(1, 50, 30)
     assert (p.interval_s, p.max_age_s, p.min_pods_fraction) == (3, 20, 0.75)
 
@@ -95,6 +105,15 @@ def test_follows_the_load_in_proportion() -> None:
     assert d.recommendation == 6
     assert d.replicas == 6  # 2 + max(4 replicas, 100%) per 15 s allows 6
     assert d.changed and d.state.changes == ((NOW, 4),)
+
+
+def test_a_backlog_counts_as_load_to_drain() -> None:
+    st0 = decide(POLICY, State(), obs(200.0, ready=2, pending=3000.0, t=NOW - 5), 2, NOW - 5).state
+    # 200/s served, the backlog grew by 600/s and 6000 wait: 200 + 600 + 6000/10 = 1400/s
+    d = decide(POLICY, st0, obs(200.0, ready=2, pending=6000.0), 2, NOW)
+    assert BACKLOG_DRAIN_S == 10
+    assert d.signals.load == pytest.approx(200 + 600 + 6000 / 10)
+    assert d.recommendation == 14
 
 
 def test_scale_up_is_limited_per_period() -> None:
@@ -338,7 +357,9 @@ def test_property_no_oscillation_under_constant_load(
 ) -> None:
     """A closed loop on a plant: each replica serves `capacity`/s; utilization drives latency
     and queue time; new replicas serve after `startup_ticks` decisions. Under constant demand the
-    replicas move in one direction at most, then stay."""
+    replicas settle within minutes and stay. On the way they may change direction, but at most
+    three times: an overload's backlog is drained with extra replicas that go once it is gone,
+    and without a throughput target the rate at which latency breaks is learned by a search."""
     policy = Policy(
         max_replicas=40,
         p95_latency_ms=100.0,
@@ -363,5 +384,5 @@ def test_property_no_oscillation_under_constant_load(
         history.append(current)
     moves = [b - a for a, b in itertools.pairwise(history) if b != a]
     reversals = sum(1 for x, y in itertools.pairwise(moves) if (x > 0) != (y > 0))
-    assert reversals <= 1, history
+    assert reversals <= 3, history
     assert len(set(history[-24:])) == 1, f"not settled after 20 min: {history[-24:]}"

@@ -19,14 +19,16 @@ How it decides, in order:
 3. load: with a throughput target (or the per-replica rate at which a target last broke), the
    replicas follow the load in proportion, ignoring changes within `tolerance`; the load is the
    served rate plus the growth of the steps' backlog (what is served under overload is the
-   capacity, not the demand);
+   capacity, not the demand) plus the backlog itself spread over `BACKLOG_DRAIN_S` (requests
+   wait behind it on the pods that hold it, and only fewer new requests per pod let it drain);
 4. service level: p95 latency or queue time above its target steps up in proportion to the
    overshoot (at most doubling), when requests actually queue (more replicas cannot fix a model
    that is slow on its own), at most once per latency window unless it keeps getting worse
    (Triton's p95 covers ~60 s, so it stays high for a while after the fix); within
    `NEAR_TARGET` of a target blocks scaling down;
 5. stabilization (as the HPA): scale up to the lowest recommendation of the scale-up window,
-   down to the highest of the scale-down window;
+   down to the highest of the scale-down window, counting there only what the steady load
+   asked for (a drained backlog does not come back with the next burst; the load may);
 6. step limits (as the HPA's policies): at most max(replicas, percent) added or removed per
    period, counted from the changes this state remembers.
 """
@@ -55,6 +57,8 @@ QUEUEING_SHARE = 0.1
 FRESH_MEAN_SHARE = 0.5
 # A backlog growing by this share of the served rate means the pods are saturated.
 SATURATED_GROWTH = 0.05
+# Size the pool to serve the queued requests within this many seconds, on top of the load.
+BACKLOG_DRAIN_S: float | None = 10.0
 # Triton's latency summaries cover about this many seconds.
 LATENCY_WINDOW_S = 60.0
 
@@ -87,9 +91,9 @@ class Policy:
     queue_time_ms: float | None = None
     tolerance: float = 0.1
     up_window_s: float = 0.0
-    down_window_s: float = 300.0
-    up_limit: StepLimit = StepLimit(4, 100, 15.0)
-    down_limit: StepLimit = StepLimit(1, 25, 30.0)
+    down_window_s: float = 180.0
+    up_limit: StepLimit = StepLimit(10, 200, 15.0)
+    down_limit: StepLimit = StepLimit(1, 50, 30.0)
     interval_s: float = 5.0
     max_age_s: float = 30.0
     min_pods_fraction: float = 0.5
@@ -150,7 +154,8 @@ def _or(value: _T | None, default: _T) -> _T:
 class State:
     """What decide() remembers between calls; start with State() and keep decision.state."""
 
-    recommendations: tuple[tuple[float, int], ...] = ()  # (time, recommended replicas)
+    # (time, recommended replicas, of which the steady load's share: what a scale-down keeps)
+    recommendations: tuple[tuple[float, int, int], ...] = ()
     changes: tuple[tuple[float, int], ...] = ()  # (time, replicas added (+) or removed (-))
     capacity_per_replica: float | None = None  # inferences/s a replica carried when a target broke
     last_slo_step: tuple[float, float] | None = None  # (time, overshoot) of the last SLO step
@@ -260,16 +265,16 @@ def decide(
         return out(current, distrust[0], f"hold at {current}: {distrust[1]}")
     assert obs is not None
 
-    rec, reason, signals, state = _recommend(policy, state, obs, current, now)
+    rec, steady, reason, signals, state = _recommend(policy, state, obs, current, now)
     detail = _describe(obs, signals)
     if distrust is not None and rec <= current:
         # Too few pods answered: what they show may raise the replicas, never lower them.
         return out(current, distrust[0], f"hold at {current}: {distrust[1]}; {detail}")
-    state = replace(state, recommendations=(*state.recommendations, (now, rec)))
+    state = replace(state, recommendations=(*state.recommendations, (now, rec, steady)))
 
     target, limited = current, None
     if rec > current:
-        window = [r for t, r in state.recommendations if t >= now - policy.up_window_s]
+        window = [r for t, r, _ in state.recommendations if t >= now - policy.up_window_s]
         target = max(current, min(window))
         if target == current:
             return out(
@@ -287,7 +292,7 @@ def decide(
         if target > ceiling:
             target, limited = max(ceiling, current), Limit.SCALE_UP_STEP
     elif rec < current:
-        window = [r for t, r in state.recommendations if t >= now - policy.down_window_s]
+        window = [s for t, _, s in state.recommendations if t >= now - policy.down_window_s]
         target = min(current, max(window))
         if target == current:
             return out(
@@ -347,8 +352,10 @@ def _distrust(policy: Policy, obs: Observation | None, now: float) -> tuple[Reas
 
 def _recommend(
     policy: Policy, state: State, obs: Observation, current: int, now: float
-) -> tuple[int, Reason, Signals, State]:
-    """The replicas the load and the service level call for, before windows and limits."""
+) -> tuple[int, int, Reason, Signals, State]:
+    """The replicas the load and the service level call for, before windows and limits, and
+    how many of them the steady load needs (without draining the backlog): a burst's backlog
+    is gone once drained, so scaling down keeps only the steady share of past peaks."""
     ready, rated = obs.ready_pods, obs.pods_with_rates
     served = obs.inference_rate or 0.0
     # The backlog: under overload the served rate is the capacity, not the demand, and the
@@ -361,7 +368,9 @@ def _recommend(
             change = (obs.pending_requests - prev[1]) / (now - prev[0])
             growth, draining = max(0.0, change), change < 0
         state = replace(state, last_pending=(now, obs.pending_requests))
-    load = served + growth
+    # ... and what is queued must be served too, soon: requests wait behind it on its pods.
+    backlog = (obs.pending_requests or 0.0) / BACKLOG_DRAIN_S if BACKLOG_DRAIN_S else 0.0
+    load = served + growth + backlog
     # Pods that answered without rates (new) or did not answer carried load too: count them at
     # the reporting pods' average when deciding to shrink, at nothing when deciding to grow.
     load_if_all = load * ready / rated if 0 < rated < ready else load
@@ -391,15 +400,16 @@ def _recommend(
     # Learn the rate a replica carries when a target breaks, so that a throughput target that
     # is too optimistic (or none) does not shrink the pool back into the breach, again and
     # again. From the busiest pod (with a backlog, old pods serve at capacity while new ones
-    # idle, and the average would read too low): as it is when the backlog grows (the pods
-    # are saturated, that is their capacity), else discounted by how far the target was broken
-    # (latency climbs steeply near capacity). Raise it when replicas carry more unharmed.
+    # idle, and the average would read too low): as it is when the backlog grows (the pods are
+    # saturated: that is their capacity), else discounted by how far the target was broken
+    # (latency climbs steeply near capacity; at most halved). Raise it when replicas carry more
+    # unharmed.
     capacity = state.capacity_per_replica
     per_pod = served / rated
     busiest = obs.busiest_pod_rate or per_pod
     if act and busiest > 0:
         saturated = growth > SATURATED_GROWTH * served
-        capacity = busiest if saturated else busiest / math.sqrt(breach)
+        capacity = busiest if saturated else busiest / math.sqrt(min(breach, MAX_SLO_STEP**2))
     elif (
         capacity is not None
         and per_pod > capacity * LEARNED_HEADROOM
@@ -427,7 +437,10 @@ def _recommend(
         reason = Reason.LATENCY_ABOVE_TARGET if latency_worse else Reason.QUEUE_TIME_ABOVE_TARGET
     if rec < current and max(lat or 0.0, que or 0.0) > NEAR_TARGET:
         rec, reason = current, Reason.LATENCY_NEAR_TARGET
-    return max(rec, 1), reason, signals, state
+    steady_rec = rec
+    if per_replica is not None and backlog > 0 and not act:
+        steady_rec = min(rec, max(math.ceil((load - backlog) / per_replica), 1))
+    return max(rec, 1), steady_rec, reason, signals, state
 
 
 def _ratio(value: float | None, target: float | None) -> float | None:
