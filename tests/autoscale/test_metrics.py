@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
+from inferline.api.pipeline import AutoscalingMetrics
 from inferline.autoscale.decide import Policy, State, decide
 from inferline.autoscale.export import AutoscalerMetrics
 from inferline.autoscale.metrics import (
@@ -23,7 +24,7 @@ from inferline.autoscale.metrics import (
     PodSnapshot,
     PodTarget,
 )
-from inferline.autoscale.sources import PrometheusSource, ScrapeSource
+from inferline.autoscale.sources import PrometheusSource, ScrapeSource, source_for
 from inferline.autoscale.triton_metrics import models_from_text, samples_from_text
 
 DATA = Path(__file__).parent / "data"
@@ -208,6 +209,21 @@ def test_prometheus_source_groups_series_by_pod(http: tuple[str, type[_Handler]]
     assert handler.queries == [
         '{__name__=~"nv_inference_.*",pod=~"p\\\\-1|p\\\\.2",namespace="prod"}[120s]'
     ]
+
+
+def test_the_spec_picks_the_source() -> None:
+    pods = AutoscalingMetrics()
+    assert isinstance(source_for(pods, "prod"), ScrapeSource)
+    prom = AutoscalingMetrics.model_validate(
+        {"source": "Prometheus", "prometheus": {"url": "http://p:9090", "podLabel": "kpod"}}
+    )
+    s = source_for(prom, "prod")
+    assert isinstance(s, PrometheusSource)
+    assert (s.url, s.pod_label, dict(s.matchers)) == (
+        "http://p:9090",
+        "kpod",
+        {"namespace": "prod"},
+    )
 
 
 def test_prometheus_errors_fail_every_pod(http: tuple[str, type[_Handler]]) -> None:

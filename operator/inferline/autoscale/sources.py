@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .metrics import PodFailure, PodSnapshot, PodTarget
+from ..api.pipeline import AutoscalingMetrics, MetricsSourceKind
+from .metrics import MetricsSource, PodFailure, PodSnapshot, PodTarget
 from .triton_metrics import RawSample, models_from_samples, models_from_text
 
 MAX_BODY = 16 << 20  # a Triton /metrics page is a few KiB per model; refuse runaway answers
@@ -135,3 +136,13 @@ class PrometheusSource:
                     PodFailure(p.name, f"no Triton series for it in Prometheus at {self.url}")
                 )
         return out
+
+
+def source_for(metrics: AutoscalingMetrics, namespace: str) -> MetricsSource:
+    """The source a pipeline's `autoscaling.metrics` asks for (pods in `namespace`)."""
+    if metrics.source is MetricsSourceKind.PROMETHEUS and metrics.prometheus is not None:
+        p = metrics.prometheus
+        return PrometheusSource(
+            p.url, matchers={p.namespace_label: namespace}, pod_label=p.pod_label
+        )
+    return ScrapeSource()
