@@ -610,11 +610,11 @@ def main() -> None:
     sweeps: dict[str, list[Run]] = {"builtin": [defaults[0]], "hpa-queue": [defaults[1]]}
     sweeps["kpa"] = [defaults[2], defaults[3]]
     if not args.no_sweep:
-        for w in (60, 120, 300, 600, 1200):
+        for w in (30, 120, 300, 600):
             sweeps["builtin"].append(
                 run(lambda w=w: builtin(w), f"builtin, scale-down window {w} s")
             )
-        for share in (0.5, 0.6, 0.8):
+        for share in (0.4, 0.5, 0.6):
             sweeps["builtin"].append(
                 run(
                     lambda share=share: builtin(None, share),

@@ -91,10 +91,10 @@ class Policy:
     queue_time_ms: float | None = None
     tolerance: float = 0.1
     up_window_s: float = 0.0
-    down_window_s: float = 180.0
+    down_window_s: float = 60.0
     up_limit: StepLimit = StepLimit(10, 200, 15.0)
     down_limit: StepLimit = StepLimit(1, 50, 30.0)
-    interval_s: float = 5.0
+    interval_s: float = 2.0
     max_age_s: float = 30.0
     min_pods_fraction: float = 0.5
 
