@@ -17,7 +17,7 @@ def test_examples_validate() -> None:
     r = run_cli("validate", str(EXAMPLES))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "valid:" in r.stdout
-    assert "3 pipelines checked" in r.stdout
+    assert "4 pipelines checked" in r.stdout
     assert "(1 object of other APIs not checked)" in r.stdout  # the cluster example's ConfigMap
 
 

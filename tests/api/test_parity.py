@@ -215,6 +215,7 @@ RULE_VALUES: list[Any] = [
     {"EXECUTION_ENV_PATH": "$$TRITON_MODEL_DIRECTORY/env.tar.gz"},
     "resnet50-preprocess",
     "readability-bert",
+    "Prometheus",  # autoscaling.metrics.source: the value that needs prometheus.url
 ]
 
 

@@ -153,15 +153,110 @@ class AutoscalingEngine(StrEnum):
 
 
 class AutoscalingTargets(ApiModel):
-    p95_latency_ms: Annotated[float, Field(gt=0)] | None = None
-    throughput_per_replica: Annotated[float, Field(gt=0)] | None = Field(
-        default=None, description="Inferences per second one replica should carry."
+    """What one replica should deliver; the autoscaler keeps every target that is set."""
+
+    p95_latency_ms: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="End-to-end p95 latency of the pipeline (the ensemble), in milliseconds. "
+        "Breaking it scales up in steps; being near it blocks scaling down.",
     )
-    queue_time_ms: Annotated[float, Field(gt=0)] | None = None
+    throughput_per_replica: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Inferences per second one replica should carry: the replicas follow the "
+        "load in proportion. Without it, the rate at which a replica last broke a latency or "
+        "queue target is used.",
+    )
+    queue_time_ms: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Average time a request waits in the steps' queues, in milliseconds "
+        "(NVIDIA's queue-time metric, summed over the pipeline's steps).",
+    )
 
 
 class ScalingBehavior(ApiModel):
-    stabilization_seconds: Annotated[int, Field(ge=0, le=3600)]
+    """How fast one direction may move (HPA's behavior, simplified to one rate limit)."""
+
+    stabilization_seconds: Annotated[int, Field(ge=0, le=3600)] | None = Field(
+        default=None,
+        description="Act on the most conservative recommendation of this window (the lowest "
+        "when scaling up, the highest when scaling down). Default 0 for scaleUp, 60 for "
+        "scaleDown.",
+    )
+    max_step_replicas: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        default=None,
+        description="At most this many replicas added (scaleUp) or removed (scaleDown) per "
+        "stepPeriodSeconds; with maxStepPercent too, the larger allowance applies. Default 10 "
+        "for scaleUp, 1 for scaleDown.",
+    )
+    max_step_percent: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        default=None,
+        description="At most this percentage of the replicas added or removed per "
+        "stepPeriodSeconds. Default 200 for scaleUp, 50 for scaleDown.",
+    )
+    step_period_seconds: Annotated[int, Field(ge=1, le=3600)] | None = Field(
+        default=None,
+        description="The period the step limits apply to. Default 15 for scaleUp, 30 for "
+        "scaleDown.",
+    )
+
+
+class MetricsSourceKind(StrEnum):
+    PODS = "Pods"
+    PROMETHEUS = "Prometheus"
+
+
+PROMETHEUS_LABEL = words_for(
+    r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+    "a Prometheus label name: letters, digits and '_', not first a digit",
+)
+PROMETHEUS_URL = words_for(r"^https?://\S+$", "an http:// or https:// URL")
+PrometheusLabel = Annotated[str, Field(pattern=PROMETHEUS_LABEL, max_length=128)]
+
+
+class PrometheusMetrics(ApiModel):
+    """Where to read the runtime's metrics when a Prometheus already scrapes the pods."""
+
+    url: Annotated[str, Field(pattern=PROMETHEUS_URL, max_length=2048)] = Field(
+        description="Base URL of the Prometheus HTTP API, e.g. "
+        "http://prometheus-operated.monitoring:9090 (its /api/v1/query is used).",
+    )
+    pod_label: PrometheusLabel = Field(
+        default="pod", description="The label naming the pod on scraped series."
+    )
+    namespace_label: PrometheusLabel = Field(
+        default="namespace", description="The label naming the pod's namespace."
+    )
+
+
+class AutoscalingMetrics(ApiModel):
+    """Where the built-in autoscaler reads load and latency, and when it distrusts them."""
+
+    cel_rules = (
+        CelRule(
+            "self.source != 'Prometheus' || has(self.prometheus)",
+            "source Prometheus needs prometheus.url",
+            lambda m: m.source is not MetricsSourceKind.PROMETHEUS or m.prometheus is not None,
+        ),
+    )
+
+    source: MetricsSourceKind = Field(
+        default=MetricsSourceKind.PODS,
+        description="Pods: read each ready pod's Triton /metrics directly (no extra "
+        "components). Prometheus: query the Prometheus HTTP API at prometheus.url.",
+    )
+    prometheus: PrometheusMetrics | None = None
+    interval_seconds: Annotated[int, Field(ge=1, le=300)] = Field(
+        default=2, description="How often the metrics are read and a decision is made."
+    )
+    max_age_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        default=30,
+        description="Metrics older than this are stale: hold the replicas as they are.",
+    )
+    min_pods_percent: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=50,
+        description="Hold the replicas as they are when fewer than this percentage of the ready "
+        "pods answered.",
+    )
 
 
 class Autoscaling(ApiModel):
@@ -171,18 +266,34 @@ class Autoscaling(ApiModel):
             "minReplicas must not exceed maxReplicas",
             lambda a: a.min_replicas <= a.max_replicas,
         ),
+        CelRule(
+            "has(self.targets) && (has(self.targets.p95LatencyMs) || "
+            "has(self.targets.throughputPerReplica) || has(self.targets.queueTimeMs))",
+            "set at least one of targets.p95LatencyMs, targets.throughputPerReplica, "
+            "targets.queueTimeMs",
+            lambda a: (
+                (
+                    a.targets.p95_latency_ms,
+                    a.targets.throughput_per_replica,
+                    a.targets.queue_time_ms,
+                )
+                != (None, None, None)
+            ),
+        ),
     )
 
     engine: AutoscalingEngine = AutoscalingEngine.BUILTIN
     min_replicas: Annotated[int, Field(ge=0, le=1000)] = 1
     max_replicas: Annotated[int, Field(ge=1, le=1000)]
     targets: AutoscalingTargets = Field(default_factory=AutoscalingTargets)
-    scale_up: ScalingBehavior = Field(
-        default_factory=lambda: ScalingBehavior(stabilization_seconds=0)
+    scale_up: ScalingBehavior = Field(default_factory=ScalingBehavior)
+    scale_down: ScalingBehavior = Field(default_factory=ScalingBehavior)
+    tolerance: Annotated[float, Field(ge=0, le=0.5)] = Field(
+        default=0.1,
+        description="Ignore load changes within this fraction of the throughput target (as "
+        "the HPA's 0.1), so small wobbles never move the replicas.",
     )
-    scale_down: ScalingBehavior = Field(
-        default_factory=lambda: ScalingBehavior(stabilization_seconds=300)
-    )
+    metrics: AutoscalingMetrics = Field(default_factory=AutoscalingMetrics)
 
 
 QUANTITY = words_for(

@@ -185,11 +185,49 @@ class GpuResourceStatus(ApiModel):
     )
 
 
+class AutoscalingReason(StrEnum):
+    """Why the built-in autoscaler chose its replicas (status, Events and its /metrics)."""
+
+    THROUGHPUT_ABOVE_TARGET = "ThroughputAboveTarget"
+    LATENCY_ABOVE_TARGET = "LatencyAboveTarget"
+    QUEUE_TIME_ABOVE_TARGET = "QueueTimeAboveTarget"
+    THROUGHPUT_BELOW_TARGET = "ThroughputBelowTarget"
+    WITHIN_TARGETS = "WithinTargets"
+    SCALE_UP_STABILIZING = "ScaleUpStabilizing"
+    SCALE_DOWN_STABILIZING = "ScaleDownStabilizing"
+    LATENCY_NEAR_TARGET = "LatencyNearTarget"
+    BELOW_MIN_REPLICAS = "BelowMinReplicas"
+    ABOVE_MAX_REPLICAS = "AboveMaxReplicas"
+    NO_METRICS = "NoMetrics"
+    STALE_METRICS = "StaleMetrics"
+    TOO_FEW_PODS_REPORTING = "TooFewPodsReporting"
+
+
+class ObservedLoad(ApiModel):
+    """What the pods reported when the decision was made (absent: not measured)."""
+
+    ready_replicas: int = 0
+    pods_reporting: int = 0
+    inferences_per_second: float | None = None
+    requests_per_second: float | None = None
+    p95_latency_ms: float | None = None
+    p99_latency_ms: float | None = None
+    queue_time_ms: float | None = None
+    pending_requests: float | None = None
+
+
 class AutoscalingDecision(ApiModel):
-    time: str
+    time: str = Field(description="When the decision was made (RFC 3339).")
     from_replicas: int
     to_replicas: int
-    reason: str
+    reason: AutoscalingReason
+    message: str = Field(default="", description="The decision in one line, with its numbers.")
+    limited_by: str | None = Field(
+        default=None,
+        description="What held the change back: ScaleUpStepLimit, ScaleDownStepLimit, "
+        "MaxReplicas or MinReplicas.",
+    )
+    observed: ObservedLoad | None = None
 
 
 class InferencePipelineStatus(ApiModel):
