@@ -393,11 +393,9 @@ def encoder1_summary(res: Res) -> list[str]:
             continue
         p16, p8, b1 = point(res, name, 512, 16), point(res, name, 512, 8), point(res, name, 1, 1)
         enc = ((p16 or {}).get("steps") or {}).get(f"{name}-encoder", {})
+        # Triton charges every request of a batched execution the whole execution's time.
         per_exec = (
-            (enc["compute_input_us"] + enc["compute_infer_us"] + enc["compute_output_us"])
-            * enc["requests"]
-            / max(enc["executions"], 1)
-            / 1e3
+            (enc["compute_input_us"] + enc["compute_infer_us"] + enc["compute_output_us"]) / 1e3
             if enc
             else None
         )
@@ -441,7 +439,9 @@ def encoder1_markdown(res: Res) -> str:
         "## Where the time goes (Triton's per-model counters over each point)",
         "",
         "Per request of each model: the time in its queue and in compute (input, infer, "
-        "output); mean batch = inferences per execution (the dynamic batcher's work).",
+        "output); mean batch = inferences per execution (the dynamic batcher's work). Triton "
+        "charges each request of a batched execution the whole execution's time (the "
+        "encoder batching 1,024: one execution of two requests, not two executions).",
         *step_tables(label, res),
     ]
     return "\n".join(lines) + "\n"
