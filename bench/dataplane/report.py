@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Tables (markdown) and plots (PNG) from data-plane runs (run.py's dataplane.json).
 
-    python bench/dataplane/report.py FULL.json [--batch512 B512.json] [--out bench/results]
-        [--tag nvidia-h200]
+    python bench/dataplane/report.py FULL.json [--batch512 B512.json] [--encoder1 ENC.json]
+        [--out bench/results] [--tag nvidia-h200]
 
 FULL is a `--profile full` run; B512, optionally, a `--profile batch512` run (batch 512 with
-longer windows and more clients, with its own plain-PyTorch ceiling). Targets are judged within
-one run each. Writes OUT/dataplane_TAG.md and OUT/dataplane_TAG_{batch,load}.png; numpy and
+longer windows and more clients, with its own plain-PyTorch ceiling); ENC, optionally, a
+`--profile encoder1` run (all GPU with one encoder instance, against two). Targets are judged
+within one run each. Writes OUT/dataplane_TAG.md (with an addendum for ENC), OUT/
+dataplane_TAG_encoder1.md (ENC in full) and OUT/dataplane_TAG_{batch,load}.png; numpy and
 matplotlib only, so it runs where the JSON is (not on the GPU machine).
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,8 @@ LABELS = {
     "models-gpu": "Inferline, pre/post CPU + models GPU",
     "all-cpu": "Inferline, all CPU",
     "all-gpu-plain": "Inferline, all GPU, levers off",
+    "all-gpu-1enc": "Inferline, all GPU, one encoder instance",
+    "all-gpu-1enc-b1024": "Inferline, all GPU, one encoder instance batching 1,024",
     "monolith": "(b) one Python process + HTTP",
     "chain": "(c) server per model + HTTP router",
 }
@@ -63,6 +68,15 @@ def plain(res: Res, variant: str, batch: int) -> dict[str, Any] | None:
 
 def tput(p: dict[str, Any] | None) -> float | None:
     return p["samples_per_s"] if p else None
+
+
+def pooled(p: dict[str, Any] | None) -> float | None:
+    """Samples/s over all repetitions' windows together (the median of windows moves in steps
+    of batch / window: 128 samples/s at batch 512 in 4 s windows)."""
+    if not p or not p.get("reps"):
+        return None
+    done = sum(r["requests"] for r in p["reps"])
+    return done * p["batch"] / (len(p["reps"]) * p["window_s"])
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -242,7 +256,7 @@ def system_tables(label: str, res: Res) -> list[str]:
 
 def step_tables(label: str, res: Res) -> list[str]:
     lines: list[str] = []
-    for name in ("all-gpu", "models-gpu", "all-cpu", "all-gpu-plain"):
+    for name in SERVED:
         for p in points(res, name):
             steps = p.get("steps")
             if not steps:
@@ -274,7 +288,7 @@ def step_tables(label: str, res: Res) -> list[str]:
     return lines
 
 
-def markdown(runs: list[tuple[str, Res]], plots: list[str]) -> str:
+def markdown(runs: list[tuple[str, Res]], plots: list[str], enc: Res | None = None) -> str:
     full = runs[0][1]
     env, art = full["environment"], full["artifacts"]
     lines = [
@@ -336,6 +350,100 @@ def markdown(runs: list[tuple[str, Res]], plots: list[str]) -> str:
     for label, r in runs:
         lines += step_tables(label, r)
     lines += ["", *[f"![{p}]({p})" for p in plots]]
+    if enc:
+        lines += [
+            "",
+            "## Addendum: one encoder instance (encoder1 run)",
+            "",
+            f"{enc['started']}, {fmt(enc.get('elapsed_s'))} s: `{enc['command']}`; every "
+            "point and step in [dataplane_nvidia-h200_encoder1.md]"
+            "(dataplane_nvidia-h200_encoder1.md).",
+            "",
+            *encoder1_summary(enc),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# ---- the encoder-instance experiment (--profile encoder1) -----------------------------------
+
+
+def encoder_settings(res: Res, name: str) -> str:
+    """Instances and maxBatchSize of the encoder, as served (from the rendered config)."""
+    config = res["systems"][name].get("extra", {}).get("configs", {}).get(f"{name}-encoder", "")
+    count = re.search(r"count: (\d+)", config)
+    mbs = re.search(r"max_batch_size: (\d+)", config)
+    return f"{count.group(1) if count else '?'} x maxBatchSize {mbs.group(1) if mbs else '?'}"
+
+
+def encoder1_summary(res: Res) -> list[str]:
+    eager, script = plain(res, "eager", 512), plain(res, "torchscript", 512)
+    rows = [
+        f"(a) in the same run, batch 512: eager {fmt(tput(eager))} samples/s "
+        f"({fmt(eager['median_ms'] if eager else None, 1)} ms), TorchScript "
+        f"{fmt(tput(script))} samples/s. Samples/s: the median of the three 4 s windows (the "
+        "benchmark's measure) and, after the slash, all windows pooled.",
+        "",
+        "| pipeline | encoder: instances x maxBatchSize | batch 512 x 16: samples/s "
+        "| % of (a) eager | batch 512 x 8: samples/s | batch 1 p50 ms "
+        "| encoder: executions, mean batch, compute per execution at 512 x 16 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in ("all-gpu", "all-gpu-1enc", "all-gpu-1enc-b1024"):
+        if name not in res["systems"]:
+            continue
+        p16, p8, b1 = point(res, name, 512, 16), point(res, name, 512, 8), point(res, name, 1, 1)
+        enc = ((p16 or {}).get("steps") or {}).get(f"{name}-encoder", {})
+        # Triton charges every request of a batched execution the whole execution's time.
+        per_exec = (
+            (enc["compute_input_us"] + enc["compute_infer_us"] + enc["compute_output_us"]) / 1e3
+            if enc
+            else None
+        )
+        q_med, q_all = ratio(tput(p16), tput(eager)), ratio(pooled(p16), tput(eager))
+        rows.append(
+            f"| {LABELS[name]} | {encoder_settings(res, name)} | {fmt(tput(p16))} / "
+            f"{fmt(pooled(p16))} | {fmt(100 * q_med if q_med else None, 1)} / "
+            f"{fmt(100 * q_all if q_all else None, 1)} | {fmt(tput(p8))} / {fmt(pooled(p8))} "
+            f"| {fmt(b1['p50_ms'] if b1 else None, 2)} | {fmt(enc.get('executions'))}, "
+            f"{fmt(enc.get('mean_batch'), 0)}, {fmt(per_exec, 1)} ms |"
+        )
+    return rows
+
+
+def encoder1_markdown(res: Res) -> str:
+    env = res["environment"]
+    label = "encoder1 run"
+    lines = [
+        "# Data plane, all GPU with one encoder instance (H200)",
+        "",
+        f"GPU: {env.get('nvidia_smi') or env.get('gpu') or 'none'}. CPU: {env.get('cpu_model')}, "
+        f"{env.get('cpu_count')} cores. Python {env['python']}, torch {env['torch']}. "
+        f"{res['started']}, {fmt(res.get('elapsed_s'))} s: `{res['command']}`",
+        "",
+        "The all-GPU layout (bench/dataplane/pipeline/models.yaml + all-gpu.yaml) against two "
+        "variants that change Model fields only (run.py's VARIANTS): `all-gpu-1enc` sets the "
+        "encoder's `instances: 1` (instead of 2), `all-gpu-1enc-b1024` also its `maxBatchSize: "
+        "1024`, so the dynamic batcher hands two 512-passage requests to one execution.",
+        "",
+        *encoder1_summary(res),
+        "",
+        "## (a) The encoder alone in plain PyTorch",
+        "",
+        *plain_table(label, res),
+        "",
+        "## Every point",
+        "",
+        "Closed-loop clients (loadgen.py), 1.5 s warm-up, then three 4 s windows per point.",
+        *system_tables(label, res),
+        "",
+        "## Where the time goes (Triton's per-model counters over each point)",
+        "",
+        "Per request of each model: the time in its queue and in compute (input, infer, "
+        "output); mean batch = inferences per execution (the dynamic batcher's work). Triton "
+        "charges each request of a batched execution the whole execution's time (the "
+        "encoder batching 1,024: one execution of two requests, not two executions).",
+        *step_tables(label, res),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -427,6 +535,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("results", type=Path, help="a --profile full run's dataplane.json")
     p.add_argument("--batch512", type=Path, help="a --profile batch512 run's dataplane.json")
+    p.add_argument("--encoder1", type=Path, help="a --profile encoder1 run's dataplane.json")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "results")
     p.add_argument("--tag", default="nvidia-h200")
     args = p.parse_args()
@@ -435,7 +544,10 @@ def main() -> int:
         runs.append(("batch-512 run", json.loads(args.batch512.read_text())))
     args.out.mkdir(parents=True, exist_ok=True)
     plots = plot(runs, args.out, args.tag)
-    (args.out / f"dataplane_{args.tag}.md").write_text(markdown(runs, plots))
+    enc = json.loads(args.encoder1.read_text()) if args.encoder1 else None
+    (args.out / f"dataplane_{args.tag}.md").write_text(markdown(runs, plots, enc))
+    if enc:
+        (args.out / f"dataplane_{args.tag}_encoder1.md").write_text(encoder1_markdown(enc))
     print(f"wrote {args.out / f'dataplane_{args.tag}.md'} and {', '.join(plots)}")
     return 0
 

@@ -14,6 +14,10 @@ Systems (each started, checked, measured and stopped in turn, alone on the machi
   chain              (c) a server per model and an HTTP router (handmade.py)
   all-gpu-plain      the all-gpu manifests with the levers off (instances 1, no dynamic
                      batching, no CUDA graphs): what the levers are worth
+  all-gpu-1enc       the all-gpu manifests with one encoder instance (two stub processes
+                     time-slice the GPU without MPS)
+  all-gpu-1enc-b1024 one encoder instance whose dynamic batcher joins two 512-requests
+                     (Model maxBatchSize 1024): one hand-off per 1,024 passages
   plain-torch-compile  (a) with torch.compile (last: it compiles for a minute or more)
 
 Every system gets the same requests (real passages, `batch` texts each) from the same load
@@ -99,6 +103,27 @@ PROFILES: dict[str, dict[str, Any]] = {
         ],
         "compile": ["--compile-batches", "512"],
     },
+    # The encoder-instance experiment at batch 512 (same windows as batch512): one encoder
+    # process against two, and one that batches two 512-requests per execution.
+    "encoder1": {
+        "timing": {"warmup_s": 1.5, "window_s": 4.0, "reps": 3},
+        "points": {
+            name: [(512, 16), (512, 8), (1, 1)]
+            for name in ("all-gpu", "all-gpu-1enc", "all-gpu-1enc-b1024")
+        },
+        "cpu_timing": {"warmup_s": 1.5, "window_s": 4.0, "reps": 3},
+        "plain_torch": [
+            "--seconds",
+            "0.4",
+            "--reps",
+            "3",
+            "--batches",
+            "1,512",
+            "--graph-batches",
+            "",
+        ],
+        "compile": ["--compile-batches", "512"],
+    },
     "quick": {
         "timing": {"warmup_s": 0.5, "window_s": 1.0, "reps": 1},
         "points": {
@@ -126,6 +151,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 ORDER = [
     "plain-torch",
     "all-gpu",
+    "all-gpu-1enc",
+    "all-gpu-1enc-b1024",
     "monolith",
     "chain",
     "models-gpu",
@@ -138,6 +165,17 @@ LAYOUT_FILES = {
     "models-gpu": "models-gpu.yaml",
     "all-cpu": "all-cpu.yaml",
     "all-gpu-plain": "all-gpu.yaml",
+    "all-gpu-1enc": "all-gpu.yaml",
+    "all-gpu-1enc-b1024": "all-gpu.yaml",
+}
+# Variants of a layout as a user would write them: Model fields changed (None: removed), per
+# Model name; "*" applies to every Model.
+ENCODER = "bench-encoder-fp16"
+VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    # The levers off: one instance per model, no dynamic batching, no CUDA graphs.
+    "all-gpu-plain": {"*": {"instances": 1, "dynamicBatching": None, "parameters": None}},
+    "all-gpu-1enc": {ENCODER: {"instances": 1}},
+    "all-gpu-1enc-b1024": {ENCODER: {"instances": 1, "maxBatchSize": 1024}},
 }
 
 
@@ -481,17 +519,20 @@ class Bench:
 
     def manifests(self, name: str) -> list[Path]:
         files = [PIPELINE / "models.yaml", PIPELINE / LAYOUT_FILES[name]]
-        if name != "all-gpu-plain":
+        if name not in VARIANTS:
             return files
-        # The same manifests with the levers off: one instance per model, no dynamic batching.
+        # The same manifests with the variant's Model fields; the pipeline takes its name.
         docs = [d for f in files for d in yaml.safe_load_all(f.read_text()) if d]
         for d in docs:
-            if d["kind"] == "Model":
-                d["spec"]["instances"] = 1
-                d["spec"].pop("dynamicBatching", None)
-                d["spec"].pop("parameters", None)  # CUDA_GRAPHS
-            else:
+            if d["kind"] != "Model":
                 d["metadata"]["name"] = name
+                continue
+            for who in ("*", d["metadata"]["name"]):
+                for key, value in VARIANTS[name].get(who, {}).items():
+                    if value is None:
+                        d["spec"].pop(key, None)
+                    else:
+                        d["spec"][key] = value
         path = PIPELINE / f"_variant-{name}.yaml"
         path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
         return [path]
@@ -515,6 +556,7 @@ class Bench:
             str(metrics),
             "--workdir",
             str(work),
+            *(["--device", self.args.serve_device] if self.args.serve_device else []),
         ]
         layout = LAYOUT_FILES[name].removesuffix(".yaml")
         res = SystemResult(name, "inferline", f"inferline serve {' '.join(f.name for f in files)}")
@@ -600,6 +642,8 @@ class Bench:
         for name in ORDER:
             if only and name not in only:
                 continue
+            if not name.startswith("plain-torch") and name not in self.profile["points"]:
+                continue  # not part of this profile
             if self.elapsed() > self.args.deadline_s:
                 self.results["skipped"].append(name)
                 print(f"== {name}: skipped (deadline)", flush=True)
@@ -671,6 +715,11 @@ def main() -> int:
     )
     p.add_argument("--only", default="", help="comma-separated systems (default: all)")
     p.add_argument("--client-processes", type=int, default=8)
+    p.add_argument(
+        "--serve-device",
+        choices=["gpu", "cpu"],
+        help="inferline serve --device: `cpu` dry-runs the GPU layouts on a machine without one",
+    )
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
