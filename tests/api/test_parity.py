@@ -216,6 +216,7 @@ RULE_VALUES: list[Any] = [
     "resnet50-preprocess",
     "readability-bert",
     "Prometheus",  # autoscaling.metrics.source: the value that needs prometheus.url
+    "keda",  # autoscaling.engine: the engine that needs prometheus.url
 ]
 
 

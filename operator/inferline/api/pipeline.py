@@ -280,6 +280,11 @@ class Autoscaling(ApiModel):
                 != (None, None, None)
             ),
         ),
+        CelRule(
+            "self.engine != 'keda' || has(self.metrics) && has(self.metrics.prometheus)",
+            "engine keda reads Prometheus: set metrics.prometheus.url",
+            lambda a: a.engine is not AutoscalingEngine.KEDA or a.metrics.prometheus is not None,
+        ),
     )
 
     engine: AutoscalingEngine = AutoscalingEngine.BUILTIN

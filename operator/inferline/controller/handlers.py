@@ -29,6 +29,8 @@ CHILD_RESOURCES = [
     ("apps", "v1", "deployments"),
     ("policy", "v1", "poddisruptionbudgets"),
     ("monitoring.coreos.com", "v1", "servicemonitors"),
+    ("autoscaling", "v2", "horizontalpodautoscalers"),
+    ("keda.sh", "v1alpha1", "scaledobjects"),
     ("resource.k8s.io", "v1", "resourceclaimtemplates"),
 ]
 # Dynamic Resource Allocation: NVIDIA's slices and classes (the GPU inventory), and the claims

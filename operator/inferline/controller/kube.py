@@ -109,6 +109,17 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
+    def scale(self, namespace: str, name: str, replicas: int, manager: str) -> Obj:
+        """Set a pipeline's replicas through its scale subresource (what HPA and KEDA use)."""
+        path = KINDS[("inferline.dev/v1alpha1", "InferencePipeline")].path(namespace, name, "scale")
+        return self.request(
+            "PATCH",
+            path,
+            body={"spec": {"replicas": replicas}},
+            query=[("fieldManager", manager)],
+            content_type="application/merge-patch+json",
+        )
+
     def delete(self, api_version: str, kind: str, namespace: str, name: str, uid: str) -> None:
         """Delete one object, only if it is still the one we saw (uid); gone is fine."""
         path = kind_path((api_version, kind)).path(namespace, name)

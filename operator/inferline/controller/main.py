@@ -22,9 +22,11 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client import start_http_server
 
 from ..api import names
+from ..autoscale.export import AutoscalerMetrics
 from ..gpu.inventory import node_gpus
 from ..render.kube import RuntimeSettings
 from . import handlers
+from .autoscaler import Autoscaler
 from .kube import Kube, api_error
 from .metrics import Metrics
 from .placement import place_pipeline
@@ -79,6 +81,9 @@ class Controller:
         self.queue: WorkQueue[Key] = WorkQueue()
         self.reconciler = Reconciler(
             self.state, self.kube, place_pipeline, opts.runtime, self.metrics
+        )
+        self.autoscaler = Autoscaler(
+            self.state, self.kube, AutoscalerMetrics(self.metrics.registry)
         )
         self._force: set[Key] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -138,6 +143,7 @@ class Controller:
         self._tasks = [
             asyncio.create_task(run_workers(self.queue, self._work, self.opts.workers)),
             asyncio.create_task(self._resync()),
+            asyncio.create_task(self.autoscaler.run()),
         ]
         log.info(
             "operator started: %d pipelines, %d models, %d GPU nodes known%s",
@@ -185,6 +191,8 @@ class Controller:
             ("v1", "services", True, label, s.on_child),
             ("apps/v1", "deployments", True, label, s.on_child),
             ("policy/v1", "poddisruptionbudgets", True, label, s.on_child),
+            ("autoscaling/v2", "horizontalpodautoscalers", True, label, s.on_child),
+            ("keda.sh/v1alpha1", "scaledobjects", True, label, s.on_child),
             ("v1", "pods", True, label, s.on_pod),
         ]
         if self.opts.dra:
@@ -203,6 +211,8 @@ class Controller:
             "services": "Service",
             "deployments": "Deployment",
             "poddisruptionbudgets": "PodDisruptionBudget",
+            "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+            "scaledobjects": "ScaledObject",
             "pods": "Pod",
             "resourceslices": "ResourceSlice",
             "deviceclasses": "DeviceClass",

@@ -71,7 +71,12 @@ class ChildRef:
 def fingerprint(body: Obj) -> str:
     """Changes when someone else changes what we applied (status updates do not count)."""
     meta = body.get("metadata") or {}
-    if body.get("kind") in ("Deployment", "PodDisruptionBudget"):
+    if body.get("kind") in (
+        "Deployment",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "ScaledObject",
+    ):
         return f"g{meta.get('generation')}"
     return f"rv{meta.get('resourceVersion')}"
 

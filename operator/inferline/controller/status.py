@@ -66,6 +66,7 @@ class PodView:
     waiting: str | None = None  # "CrashLoopBackOff: <last termination message>"
     restarts: int = 0
     terminating: bool = False
+    ip: str | None = None  # where the autoscaler reads its metrics
 
     @classmethod
     def from_pod(cls, pod: Obj) -> PodView:
@@ -95,6 +96,7 @@ class PodView:
             waiting=waiting,
             restarts=restarts,
             terminating=bool((pod.get("metadata") or {}).get("deletionTimestamp")),
+            ip=status.get("podIP") or None,
         )
 
 

@@ -21,6 +21,7 @@ from ..api.common import API_VERSION
 from ..api.pipeline import InferencePipeline
 from ..gpu.placement import DeviceClaim
 from . import mounts
+from .autoscalers import render_autoscaler
 from .manifest import MANIFEST_FILE, RenderManifest
 
 Obj = dict[str, Any]
@@ -452,6 +453,10 @@ def render_children(
     ]
     if settings.service_monitor:
         objects.append(render_service_monitor(pipe))
+    served = manifest.pipelines[0].served_name
+    scaler = render_autoscaler(pipe, served, labels(pipe.metadata.name), owner_reference(pipe))
+    if scaler is not None:
+        objects.append(scaler)
     return Children(cm, objects, template)
 
 
