@@ -361,6 +361,9 @@ def test_what_the_chart_does_not_grant_is_refused(
         ("delete", "poddisruptionbudgets.policy", "-n", ns),
         ("patch", "inferencepipelines.inferline.dev", "--subresource=status", "-n", ns),
         ("update", "inferencepipelines.inferline.dev", "--subresource=finalizers", "-n", ns),
+        # The built-in autoscaler, as an HPA would (the spec itself stays the user's).
+        ("patch", "inferencepipelines.inferline.dev", "--subresource=scale", "-n", ns),
+        ("create", "horizontalpodautoscalers.autoscaling", "-n", ns),
         ("watch", "pods", "-n", ns),
         ("create", "events", "-n", ns),
         ("list", "nodes"),
@@ -372,8 +375,8 @@ def test_what_the_chart_does_not_grant_is_refused(
         ("create", "pods", "-n", ns),
         ("delete", "inferencepipelines.inferline.dev", "-n", ns),
         ("patch", "inferencepipelines.inferline.dev", "-n", ns),  # the spec is the user's
-        ("patch", "inferencepipelines.inferline.dev", "--subresource=scale", "-n", ns),
         ("create", "clusterbackends.inferline.dev"),
+        ("list", "resourceslices.resource.k8s.io"),  # dra.enabled is off by default
         ("patch", "nodes"),
         ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
         ("create", "clusterrolebindings.rbac.authorization.k8s.io"),

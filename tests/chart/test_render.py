@@ -93,12 +93,19 @@ NAMESPACED = (
     | _expand("apps", ["deployments"], WRITE)
     | _expand("policy", ["poddisruptionbudgets"], WRITE)
     | _expand("monitoring.coreos.com", ["servicemonitors"], WRITE)
+    | _expand("inferline.dev", ["inferencepipelines/scale"], ["patch"])
+    | _expand("autoscaling", ["horizontalpodautoscalers"], WRITE)
+    | _expand("keda.sh", ["scaledobjects"], WRITE)
     | _expand("", ["pods"], ["list", "watch"])
     | _expand("", ["events"], ["create"])
 )
 CLUSTER_READS = _expand("", ["nodes"], ["list", "watch"]) | _expand(
     "inferline.dev", ["clusterbackends"], ["list", "watch"]
 )
+DRA_NAMESPACED = _expand("resource.k8s.io", ["resourceclaimtemplates"], WRITE) | _expand(
+    "resource.k8s.io", ["resourceclaims"], ["list", "watch"]
+)
+DRA_CLUSTER = _expand("resource.k8s.io", ["resourceslices", "deviceclasses"], ["list", "watch"])
 KOPF_DISCOVERY = _expand("apiextensions.k8s.io", ["customresourcedefinitions"], ["list", "watch"])
 
 
@@ -127,6 +134,19 @@ def test_cluster_wide_rules_are_exactly_what_the_operator_uses() -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}
     ]
+
+
+def test_dra_rights_only_when_dra_is_enabled() -> None:
+    off = render()
+    args = off.one("Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--no-dra" in args
+    on = render("--set", "dra.enabled=true")
+    role = on.one("ClusterRole")
+    assert (
+        _rules(role) == NAMESPACED | DRA_NAMESPACED | CLUSTER_READS | DRA_CLUSTER | KOPF_DISCOVERY
+    )
+    args = on.one("Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--no-dra" not in args
 
 
 def test_namespaced_mode_reads_only_nodes_and_clusterbackends_cluster_wide() -> None:
@@ -221,6 +241,7 @@ def test_the_container_runs_the_operator_with_probes_ports_and_resources() -> No
         "--resync=600",
         "--log-format=json",
         "--shm-size=256Mi",
+        "--no-dra",
     ]
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 8080, "health": 8081}
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):

@@ -75,9 +75,10 @@ which runs the operator with this ServiceAccount's token.
   blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement admission plugin allows only
   to those who may update the owner's finalizers.
 - Events: one per condition transition (POST).
-Not granted until the operator does it (add the rule with the feature, and a pipeline using it
-to e2e/test_chart.py): HPA/ScaledObject children and the scale subresource (autoscaling),
-ResourceSlice and DeviceClass reads (DRA; cluster-scoped, in inferline.clusterRules).
+- The built-in autoscaler sets spec.replicas through the scale subresource (PATCH), as an HPA
+  would; `engine: hpa | keda` pipelines get an HPA or a KEDA ScaledObject child.
+- With dra.enabled: each GPU pipeline's ResourceClaimTemplate (a child), and reads of the claims
+  made from it (status); the ResourceSlice and DeviceClass reads are in inferline.clusterRules.
 */}}
 {{- define "inferline.namespacedRules" -}}
 - apiGroups: [inferline.dev]
@@ -101,12 +102,29 @@ ResourceSlice and DeviceClass reads (DRA; cluster-scoped, in inferline.clusterRu
 - apiGroups: [monitoring.coreos.com]
   resources: [servicemonitors]
   verbs: [list, watch, create, patch, delete]
+- apiGroups: [inferline.dev]
+  resources: [inferencepipelines/scale]
+  verbs: [patch]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [keda.sh]
+  resources: [scaledobjects]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- if .Values.dra.enabled }}
+- apiGroups: [resource.k8s.io]
+  resources: [resourceclaimtemplates]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [resource.k8s.io]
+  resources: [resourceclaims]
+  verbs: [list, watch]
+{{- end }}
 {{- end -}}
 
 {{/* Cluster-scoped reads, in both modes: the GPU inventory and the cluster-wide backends. */}}
@@ -117,6 +135,11 @@ ResourceSlice and DeviceClass reads (DRA; cluster-scoped, in inferline.clusterRu
 - apiGroups: [inferline.dev]
   resources: [clusterbackends]
   verbs: [list, watch]
+{{- if .Values.dra.enabled }}
+- apiGroups: [resource.k8s.io]
+  resources: [resourceslices, deviceclasses]
+  verbs: [list, watch]
+{{- end }}
 {{- end -}}
 
 {{/* Cluster-wide mode only: kopf watches CRDs so that it starts watching a kind (e.g. the
