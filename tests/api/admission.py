@@ -107,13 +107,17 @@ def _metadata(meta: Any) -> list[str]:
 
 
 def _prune_and_default(value: Any, schema: dict[str, Any]) -> Any:
-    """apiextensions: drop null fields and map entries (no default), then apply defaults."""
+    """apiextensions: drop null fields (no default), then apply defaults. A null entry of a map
+    (additionalProperties) is kept, and fails validation: kubectl --dry-run=server says so."""
     if isinstance(value, dict):
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
         out = {}
         for k, v in value.items():
             sub = props.get(k) if props is not None else extra
+            if v is None and props is None:
+                out[k] = v
+                continue
             if v is None and isinstance(sub, dict) and "default" not in sub:
                 continue
             if v is None and isinstance(sub, dict):

@@ -97,20 +97,16 @@ class ApiModel(BaseModel):
 
     # CEL rules of this object, each with its Python twin (see CelRule).
     cel_rules: ClassVar[tuple[CelRule, ...]] = ()
-    # Wire names of the fields whose value is a map (null entries are pruned there too).
-    _map_fields: ClassVar[frozenset[str]] = frozenset()
     # Wire names of the list fields the CRD keys by `name` (x-kubernetes-list-type: map).
     _named_lists: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        maps, named = set(), []
+        named = []
         for name, f in cls.model_fields.items():
             wire = f.alias or name
             for arg in _flatten(f.annotation):
-                if typing.get_origin(arg) is dict:
-                    maps.add(wire)
                 if typing.get_origin(arg) is list:
                     (item,) = typing.get_args(arg)
                     item = next(iter(_flatten(item)))
@@ -121,23 +117,20 @@ class ApiModel(BaseModel):
                         and item.model_fields["name"].is_required()
                     ):
                         named.append((name, wire))
-        cls._map_fields = frozenset(maps)
         cls._named_lists = tuple(named)
 
     @model_validator(mode="before")
     @classmethod
     def _prune_nulls(cls, data: Any) -> Any:
-        # The apiserver drops a field or map entry whose value is null (it is not nullable in
-        # the schema) before it validates; so does `validate`. Unknown fields stay, to be named.
+        # The apiserver drops a field whose value is null (it is not nullable in the schema)
+        # before it validates; so does `validate`. Unknown fields stay, to be named. A null
+        # *entry* of a map (parameters: {factor: null}) is not dropped: the apiserver refuses
+        # it as not a string, and so does `validate` (seen with kubectl --dry-run=server).
         if type(data) is not dict:
             return data
         if None in data.values():
             known = {f.alias or n for n, f in cls.model_fields.items()} | set(cls.model_fields)
             data = {k: v for k, v in data.items() if v is not None or k not in known}
-        for k in cls._map_fields:
-            v = data.get(k)
-            if type(v) is dict and None in v.values():
-                data = {**data, k: {mk: mv for mk, mv in v.items() if mv is not None}}
         return data
 
     @model_validator(mode="after")
