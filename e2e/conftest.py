@@ -7,6 +7,7 @@ from e2e.plugin import (  # noqa: F401
     k8s_client,
     kubeconfig,
     kubectl,
+    kwok_backend,
     namespace,
     operator,
     pytest_collection_finish,

@@ -40,6 +40,7 @@ class OperatorProcess:
         self.health_port = _free_port()
         self.process: Process | None = None
         self.starts = 0
+        self.crd_uids: dict[str, str] | None = None  # the CRDs it started watching
 
     @property
     def metrics_url(self) -> str:

@@ -150,16 +150,47 @@ def crds(cluster: Cluster) -> list[str]:
 
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, crds: list[str]) -> Iterator[OperatorProcess]:
-    """`inferline operator` running against the cluster (cluster-wide, admin credentials), and
-    the kwok-run ClusterBackend the control-plane tests use (e2e.pipelines.KWOK_BACKEND)."""
-    from e2e.pipelines import kwok_backend
-
-    proc = cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(kwok_backend()))
-    assert proc.returncode == 0, proc.stderr
+    """`inferline operator` running against the cluster (cluster-wide, admin credentials)."""
     op = OperatorProcess(cluster)
     op.start()
     yield op
     op.stop()
+
+
+def _crd_uids(cluster: Cluster) -> dict[str, str]:
+    proc = cluster.kubectl("get", "crd", "-l", "app.kubernetes.io/part-of=inferline", "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    return {c["metadata"]["name"]: c["metadata"]["uid"] for c in json.loads(proc.stdout)["items"]}
+
+
+@pytest.fixture(autouse=True)
+def _operator_watches_current_crds(request: pytest.FixtureRequest) -> None:
+    """Restart the session's operator when the CRDs were deleted and re-created since it
+    started (the chart's uninstall test does that): kopf notices a re-created CRD only when
+    the apiserver already serves it at the CRD's first event, a race it can lose, and then
+    never watches that kind again. A real uninstall/reinstall restarts the operator anyway."""
+    if "operator" not in request.fixturenames:
+        return
+    op: OperatorProcess = request.getfixturevalue("operator")
+    uids = _crd_uids(op.cluster)
+    if op.crd_uids != uids:
+        if op.crd_uids is not None:
+            op.restart()
+        op.crd_uids = uids
+
+
+@pytest.fixture
+def kwok_backend(cluster: Cluster, crds: list[str]) -> str:
+    """The kwok-run ClusterBackend the control-plane tests use (e2e.pipelines.KWOK_BACKEND).
+
+    Applied per test: another module may have removed and restored the CRDs (the chart's
+    uninstall test does), which deletes every ClusterBackend with them.
+    """
+    from e2e.pipelines import KWOK_BACKEND, kwok_backend
+
+    proc = cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(kwok_backend()))
+    assert proc.returncode == 0, proc.stderr
+    return KWOK_BACKEND
 
 
 @pytest.fixture

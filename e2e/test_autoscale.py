@@ -22,7 +22,7 @@ from e2e.workloads import Kubectl, get_json, wait_for
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("kwok_backend")]
 
 
 def autoscaled(name: str, **autoscaling: Any) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from e2e.workloads import Kubectl, get_json, wait_for
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("kwok_backend")]
 
 NODES = {n.name: n for n in nodes.load()}
 GPU_NODES = {n.name for n in NODES.values() if any(k.startswith("nvidia.com/") for k in n.capacity)}
