@@ -11,8 +11,10 @@ Measures
   per pipeline (apiserver_request_total deltas, writes split from reads).
 Writes bench/results/controlplane.{json,md} and controlplane.png.
 
-kwok reports pods Ready without a process, so "Ready" here is the control plane's share of the
-way; the data plane's share is the runtime's start-up (see the e2e data-plane tests).
+The scale runs use a kwok backend: kwok reports pods Ready without a process, so "Ready" there is
+the control plane's share of the way. The real data plane is measured one pipeline at a time on
+the inferline-cpu backend, whose pods the e2e pod runner runs as real tritonservers: apply ->
+Ready -> the first request answered through a ready endpoint.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ sys.path.insert(0, str(REPO))
 
 from e2e import build  # noqa: E402
 from e2e.cluster import Cluster  # noqa: E402
+from e2e.dataplane import infer, ready_addresses  # noqa: E402
 from e2e.operator import OperatorProcess  # noqa: E402
-from e2e.pipelines import code_config_map, pipeline  # noqa: E402
+from e2e.pipelines import code_config_map, kwok_backend, pipeline  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 PODS_PER_NODE = 250
@@ -178,6 +181,56 @@ def latency_samples(api: Api, kubectl: Any, samples: int) -> dict[str, list[floa
     return {"apply_to_children_s": to_children, "apply_to_ready_s": to_ready}
 
 
+def serving_samples(api: Api, kubectl: Any, samples: int) -> dict[str, list[float]]:
+    """apply -> Ready and apply -> first answered request, with real tritonservers (the pod
+    runner runs inferline-cpu pods as processes), one pipeline at a time."""
+    ns = "bench-serving"
+    kubectl("create", "namespace", ns)
+    kubectl("wait", "--for=create", "serviceaccount/default", "-n", ns, "--timeout=60s")
+    api.core.create_namespaced_config_map(ns, code_config_map("code"))
+    to_ready: list[float] = []
+    to_answer: list[float] = []
+    for i in range(samples):
+        name = f"srv-{i}"
+        t0 = time.monotonic()
+        api.create_pipeline(ns, pipeline(name, code="code", backend="inferline-cpu"))
+        while True:
+            p = api.custom.get_namespaced_custom_object(
+                "inferline.dev", "v1alpha1", ns, "inferencepipelines", name
+            )
+            if ready(p):
+                to_ready.append(time.monotonic() - t0)
+                break
+            if time.monotonic() - t0 > 180:
+                raise RuntimeError(f"{name} not Ready after 180 s: {p.get('status')}")
+            time.sleep(0.05)
+        while True:
+            try:
+                (address,) = ready_addresses(api.client, ns, name)[:1]
+                if infer(address, name, {"X": [1.0, 2.5]}) == {"Y": [2.0, 5.0]}:
+                    to_answer.append(time.monotonic() - t0)
+                    break
+            except (ValueError, OSError):
+                pass
+            if time.monotonic() - t0 > 180:
+                raise RuntimeError(f"{name}: Ready but no answer after 180 s")
+            time.sleep(0.05)
+        api.custom.delete_namespaced_custom_object(
+            "inferline.dev", "v1alpha1", ns, "inferencepipelines", name
+        )
+        kubectl(
+            "wait",
+            "--for=delete",
+            "pod",
+            "-l",
+            f"inferline.dev/pipeline={name}",
+            "-n",
+            ns,
+            "--timeout=120s",
+        )
+    return {"apply_to_ready_serving_s": to_ready, "apply_to_first_answer_s": to_answer}
+
+
 def scale_run(api: Api, kubectl: Any, op: OperatorProcess, n: int) -> dict[str, Any]:
     ns = f"bench-{n}"
     kubectl("create", "namespace", ns)
@@ -229,6 +282,7 @@ def scale_run(api: Api, kubectl: Any, op: OperatorProcess, n: int) -> dict[str, 
         "operator_cpu_s": round(cpu, 1),
         "operator_peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
         "operator_writes_per_pipeline": round(writes / n, 2),
+        "apiserver_requests_per_pipeline": round(sum(delta.values()) / n, 1),
         "apiserver_requests_by_verb": dict(sorted(_by_verb(delta).items())),
     }
     kubectl("delete", "namespace", ns, "--wait=false")
@@ -258,10 +312,14 @@ def report(result: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for key, label in (
-        ("apply_to_children_s", "apply -> children"),
-        ("apply_to_ready_s", "apply -> Ready"),
+        ("apply_to_children_s", "apply -> children (kwok pods)"),
+        ("apply_to_ready_s", "apply -> Ready (kwok pods)"),
+        ("apply_to_ready_serving_s", "apply -> Ready (real tritonserver)"),
+        ("apply_to_first_answer_s", "apply -> first answered request (real tritonserver)"),
     ):
-        xs = lat[key]
+        xs = lat.get(key)
+        if not xs:
+            continue
         lines.append(
             f"| {label} | {statistics.median(xs):.3f} | {percentile(xs, 0.95):.3f} | {len(xs)} |"
         )
@@ -270,14 +328,15 @@ def report(result: dict[str, Any]) -> str:
         "## Many pipelines at once",
         "",
         "| pipelines | all reconciled (s) | all Ready (s) | operator CPU (s) | operator peak "
-        "RSS (MB) | operator writes / pipeline |",
-        "|---|---|---|---|---|---|",
+        "RSS (MB) | operator writes / pipeline | apiserver requests / pipeline (all clients) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in result["scale"]:
         lines.append(
             f"| {r['pipelines']} | {r['all_reconciled_s']} | {r['all_ready_s']} | "
             f"{r['operator_cpu_s']} | {r['operator_peak_rss_mb']} | "
-            f"{r['operator_writes_per_pipeline']} |"
+            f"{r['operator_writes_per_pipeline']} | "
+            f"{r.get('apiserver_requests_per_pipeline', '')} |"
         )
     lines += ["", result.get("notes", ""), ""]
     return "\n".join(lines)
@@ -313,6 +372,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100,500,1000")
     ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--serving-samples", type=int, default=5)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
@@ -330,6 +390,7 @@ def main() -> int:
             for f in sorted((REPO / "crds").glob("*.yaml")):
                 cluster.kubectl("apply", "--server-side", "-f", str(f))
             cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+            cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(kwok_backend()))
             op = OperatorProcess(cluster, workers=args.workers)
             op.start()
             api = Api(cluster)
@@ -341,7 +402,10 @@ def main() -> int:
                 "kubernetes": json.loads(version)["serverVersion"]["gitVersion"],
                 "command": " ".join(["python", *sys.argv]),
                 "operator_workers": args.workers,
-                "latency": latency_samples(api, cluster.kubectl, args.samples),
+                "latency": {
+                    **latency_samples(api, cluster.kubectl, args.samples),
+                    **serving_samples(api, cluster.kubectl, args.serving_samples),
+                },
                 "scale": [],
             }
             for n in sizes:
