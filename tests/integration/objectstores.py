@@ -112,12 +112,16 @@ class MotoS3:
         urllib.request.urlopen(req, timeout=10).close()
 
 
+MOTO_SERVER = [sys.executable, "-m", "tests.integration.moto_server"]  # moto.server, patched
+
+
 @contextmanager
 def moto_s3(log: Path) -> Iterator[MotoS3]:
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [*MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
+            cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
