@@ -35,7 +35,7 @@ from ..render import mounts
 from ..render.artifacts import local_path
 from .cache import ArtifactCache, default_local_cache, materialize, parse_size, ref_key
 from .credentials import CredentialSource
-from .download import CHUNK, Cancelled, Progress, Retry, download
+from .download import CHUNK, Cancelled, Downloaded, Progress, Retry, download
 from .stores import REMOTE_SCHEMES, FetchError, Location, explain, locate
 
 if TYPE_CHECKING:
@@ -263,8 +263,8 @@ def _remote_file(
     size, etag = meta["size"], meta.get("e_tag")
     if size == 0:
         raise FetchError(f"{loc.uri}: is empty (0 bytes)")
-    if cache is None:
-        partial = dest.with_name(dest.name + ".partial")
+
+    def download_checked(partial: Path) -> Downloaded:
         got = download(
             loc,
             partial,
@@ -275,6 +275,11 @@ def _remote_file(
             cancel=cancel,
         )
         _check_sha(loc.uri, got.sha256, sha256, partial)
+        return got
+
+    if cache is None:
+        partial = dest.with_name(dest.name + ".partial")
+        got = download_checked(partial)
         partial.replace(dest)
         stats.add(files=1, downloaded_bytes=got.fetched)
         return
@@ -286,16 +291,7 @@ def _remote_file(
             _from_cache(blob, dest, loc, stats)
             return
         partial = cache.partial(key)
-        got = download(
-            loc,
-            partial,
-            size=size,
-            etag=etag,
-            progress=options.progress,
-            retry=options.retry,
-            cancel=cancel,
-        )
-        _check_sha(loc.uri, got.sha256, sha256, partial)
+        got = download_checked(partial)
         blob = cache.insert(partial, got.sha256)
         cache.add_ref(key, got.sha256)
     stats.blobs.add(got.sha256)
