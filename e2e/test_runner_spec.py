@@ -144,6 +144,16 @@ def test_mounted_paths_and_0000_are_rewritten_in_args_and_env(tmp_path: Path) ->
     assert plan.cwd == tmp  # the image's WORKDIR /tmp, a volume here
 
 
+def test_this_python_under_tmp_is_not_taken_for_the_containers_tmp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkout (and its venv) in /tmp, as a CI clone may be; the pod mounts a volume at /tmp.
+    monkeypatch.setattr(sys, "executable", "/tmp/clone/.venv/bin/python")
+    c = runtime_container(volumeMounts=[{"name": "tmp", "mountPath": "/tmp"}])
+    plan = make_plan(c, tmp_path)
+    assert plan.argv[:3] == ["/tmp/clone/.venv/bin/python", "-m", "inferline.runtime"]
+
+
 def test_a_host_path_put_in_is_not_rewritten_again(tmp_path: Path) -> None:
     # The run directory lives under the host's /tmp: mapping /etc/r -> /tmp/... must not then
     # map that /tmp again to the container's /tmp volume.

@@ -302,7 +302,9 @@ def plan(
         if command
         else image.entrypoint + ([expand(a, kenv) for a in args] if args else image.cmd)
     )
-    host_argv = [_bind_to_pod_ip(paths.rewrite(a), ctx.pod_ip) for a in images.host_argv(argv)]
+    # Container paths first, then the image's Python becomes this interpreter: a host venv that
+    # lives under /tmp (a clone in /tmp) must not be taken for the container's /tmp volume.
+    host_argv = images.host_argv([_bind_to_pod_ip(paths.rewrite(a), ctx.pod_ip) for a in argv])
     if images.runs_runtime(host_argv) and not any(
         a == "--address" or a.startswith("--address=") for a in host_argv
     ):
