@@ -1,8 +1,8 @@
 """An independent model of admission, for the parity tests: the generated CRD judged as the
 apiserver judges it, without the pydantic models.
 
-For one object (as kubectl sends it): apiVersion and kind, ObjectMeta, status dropped, null
-fields pruned and schema defaults applied (apiextensions' structural defaulting), unknown
+For one object (as kubectl --server-side sends it): apiVersion and kind, ObjectMeta, status
+dropped, schema defaults applied (to absent and null fields; other nulls are kept), unknown
 fields rejected (kubectl's strict field validation), the OpenAPI schema through a JSON-schema
 validator, list-map keys unique, and every x-kubernetes-validations CEL rule evaluated with
 cel-python (RE2 regexes, as Kubernetes). The verdict is the list of reasons it is rejected.
@@ -107,22 +107,18 @@ def _metadata(meta: Any) -> list[str]:
 
 
 def _prune_and_default(value: Any, schema: dict[str, Any]) -> Any:
-    """apiextensions: drop null fields (no default), then apply defaults. A null entry of a map
-    (additionalProperties) is kept, and fails validation: kubectl --dry-run=server says so."""
+    """apiextensions under server-side apply: defaults fill absent fields and null ones; any
+    other null is kept as written and fails validation, field or map entry alike (kubectl
+    --server-side --dry-run=server says so: a create would prune it, an apply does not)."""
     if isinstance(value, dict):
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
         out = {}
         for k, v in value.items():
             sub = props.get(k) if props is not None else extra
-            if v is None and props is None:
-                out[k] = v
-                continue
-            if v is None and isinstance(sub, dict) and "default" not in sub:
-                continue
-            if v is None and isinstance(sub, dict):
+            if v is None and props is not None and isinstance(sub, dict) and "default" in sub:
                 v = copy.deepcopy(sub["default"])
-            out[k] = _prune_and_default(v, sub) if isinstance(sub, dict) else v
+            out[k] = _prune_and_default(v, sub) if isinstance(sub, dict) and v is not None else v
         for k, sub in (props or {}).items():
             if k not in out and "default" in sub:
                 out[k] = _prune_and_default(copy.deepcopy(sub["default"]), sub)

@@ -9,8 +9,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError, PydanticUndefined
 
 GROUP = "inferline.dev"
 VERSION = "v1alpha1"
@@ -78,6 +86,13 @@ def _crd_extras(schema: dict[str, Any], cls: type) -> None:
         schema["x-kubernetes-validations"] = [{"rule": r.rule, "message": r.message} for r in rules]
 
 
+MANIFEST = {"manifest": True}  # validation context: the data is a manifest, as a user wrote it
+
+
+def _is_manifest(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("manifest"))
+
+
 class ApiModel(BaseModel):
     """Base for every spec object: camelCase on the wire, unknown fields are errors.
 
@@ -99,10 +114,21 @@ class ApiModel(BaseModel):
     cel_rules: ClassVar[tuple[CelRule, ...]] = ()
     # Wire names of the list fields the CRD keys by `name` (x-kubernetes-list-type: map).
     _named_lists: ClassVar[tuple[tuple[str, str], ...]] = ()
+    _nulls_dropped: ClassVar[bool] = False  # True: a null field is taken as unset (ObjectMeta)
+
+    # Wire and Python names of the fields whose CRD schema has a default (a plain, non-None
+    # default here): a null there is defaulted by the apiserver, not refused.
+    _null_means_default: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        cls._null_means_default = frozenset(
+            name
+            for n, f in cls.model_fields.items()
+            if f.default is not None and f.default is not PydanticUndefined
+            for name in (n, f.alias or n)
+        )
         named = []
         for name, f in cls.model_fields.items():
             wire = f.alias or name
@@ -121,17 +147,32 @@ class ApiModel(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _prune_nulls(cls, data: Any) -> Any:
-        # The apiserver drops a field whose value is null (it is not nullable in the schema)
-        # before it validates; so does `validate`. Unknown fields stay, to be named. A null
-        # *entry* of a map (parameters: {factor: null}) is not dropped: the apiserver refuses
-        # it as not a string, and so does `validate` (seen with kubectl --dry-run=server).
-        if type(data) is not dict:
+    def _drop_nulls(cls, data: Any, info: ValidationInfo) -> Any:
+        # A null field is taken as unset: in a manifest only where the CRD has a default for
+        # it (the apiserver defaults it; see _not_null for the others), and always in ObjectMeta,
+        # as the apiserver's typed metadata does.
+        if type(data) is not dict or None not in data.values():
             return data
-        if None in data.values():
-            known = {f.alias or n for n, f in cls.model_fields.items()} | set(cls.model_fields)
-            data = {k: v for k, v in data.items() if v is not None or k not in known}
-        return data
+        unset = cls._null_means_default if _is_manifest(info) and not cls._nulls_dropped else None
+        known = {f.alias or n for n, f in cls.model_fields.items()} | set(cls.model_fields)
+        return {
+            k: v
+            for k, v in data.items()
+            if v is not None or k not in known or (unset is not None and k not in unset)
+        }
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # No field of the CRDs is nullable. Server-side apply (kubectl --server-side, and Argo CD
+        # or Flux applying server-side) sends a null as written and the apiserver refuses it
+        # ("must be of type string"); a client-side create drops it silently, losing what the
+        # author meant. Either way `validate` names it (seen with kubectl --dry-run=server).
+        if value is None and _is_manifest(info):
+            raise PydanticCustomError(
+                "null_value", "must not be null: give it a value or remove the field"
+            )
+        return value
 
     @model_validator(mode="after")
     def _admission_rules(self) -> ApiModel:
@@ -256,6 +297,8 @@ def _key_problem(key: str) -> str | None:
 
 class ObjectMeta(ApiModel):
     """Kubernetes ObjectMeta: the fields a manifest may carry, checked as the apiserver does."""
+
+    _nulls_dropped: ClassVar[bool] = True
 
     name: DnsSubdomain
     generate_name: str | None = None

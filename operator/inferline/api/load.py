@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .common import API_VERSION, GROUP
+from .common import API_VERSION, GROUP, MANIFEST
 from .kinds import KINDS, Resource
 from .messages import explain
 from .problems import Check, Problem
@@ -235,7 +235,7 @@ def parse_resource(
     try:
         # Wire names only, and JSON's types only (as the apiserver's structural schema).
         return info.resource.model_validate_json(  # type: ignore[return-value]
-            text, strict=True, by_alias=True, by_name=False
+            text, strict=True, by_alias=True, by_name=False, context=MANIFEST
         )
     except ValidationError as e:
         problems = []
