@@ -15,7 +15,7 @@ from inferline.controller.state import ClusterState
 DRA = {"resourceslices", "deviceclasses", "resourceclaims", "resourceclaimtemplates"}
 
 
-def watched(dra: bool) -> set[str]:
+def registered(dra: bool) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     ctl: Any = SimpleNamespace(
         dra=dra,
@@ -25,9 +25,13 @@ def watched(dra: bool) -> set[str]:
         enqueue=lambda _: None,
     )
     handlers.register(registry, ctl)
+    return registry
+
+
+def watched(dra: bool) -> set[str]:
     return {
         str(h.selector.any_name)
-        for h in registry._watching.get_all_handlers()
+        for h in registered(dra)._watching.get_all_handlers()
         if h.selector is not None
     }
 
@@ -37,3 +41,12 @@ def test_dra_resources_are_watched_only_with_dra(dra: bool) -> None:
     plurals = watched(dra)
     assert {"inferencepipelines", "nodes", "pods", "deployments"} <= plurals
     assert (plurals >= DRA) if dra else not (DRA & plurals)
+
+
+def test_only_event_handlers_so_kopf_needs_no_diff_base() -> None:
+    # handlers.NoDiffBase skips kopf's per-event copy of the body, which only change-detecting
+    # and daemon handlers read: there must be none.
+    registry = registered(dra=True)
+    assert list(registry._watching.get_all_handlers())
+    assert not list(registry._changing.get_all_handlers())
+    assert not list(registry._spawning.get_all_handlers())
