@@ -94,36 +94,6 @@ def test_node_heartbeats_are_no_news_but_gpu_changes_replace_gpu_pipelines() -> 
     assert s.nodes == {}
 
 
-def test_inputs_move_with_what_plans_read_not_with_pods_children_or_heartbeats() -> None:
-    # Reconcile reuses a pipeline's plan while state.inputs holds.
-    s = state()
-    s.on_pipeline(None, pipeline("a", model="m"))
-    seen = [s.inputs]
-
-    def moved() -> bool:
-        seen.append(s.inputs)
-        return seen[-1] != seen[-2]
-
-    s.on_node(None, node("g", 8))
-    assert moved()
-    s.on_node(None, node("g", 8))  # a heartbeat
-    assert not moved()
-    s.on_node(None, node("g", 4))
-    assert moved()
-    s.on_pod(None, child("Pod", "a-1", "a"))
-    s.on_child(None, child("Deployment", "a", "a", generation=1))
-    s.on_pipeline(None, pipeline("a", model="m"))
-    assert not moved()
-    s.on_model(None, model("m"))
-    assert moved()
-    s.on_cluster_backend(None, {"kind": "ClusterBackend", "metadata": {"name": "b"}})
-    assert moved()
-    s.on_resource_slice(None, gpu_slice("s", "g", 2))
-    assert moved()
-    s.on_device_class(None, device_class("gpu.nvidia.com"))
-    assert moved()
-
-
 def child(kind: str, name: str, pipeline_name: str, **meta: Any) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1" if kind == "Deployment" else "v1",

@@ -85,8 +85,6 @@ class Reconciler:
         self.component = component
         # What we last applied per pipeline: the desired hash and each child's fingerprint.
         self._applied: dict[Key, tuple[str, dict[tuple[str, str], str]]] = {}
-        # The last plan per pipeline, and what it was made from (see _plan_for).
-        self._plans: dict[Key, tuple[tuple[Any, ...], Plan]] = {}
 
     # -- the loop body ------------------------------------------------------------------------
 
@@ -99,10 +97,9 @@ class Reconciler:
         body = self.state.pipelines.get(key)
         if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
             self._applied.pop(key, None)
-            self._plans.pop(key, None)
             return False  # deleted: the garbage collector removes the children
         started = time.monotonic()
-        plan = self._plan_for(key, body)
+        plan = self.plan(body)
         verdict = plan.verdict
         if plan.children is not None and plan.pipeline is not None:
             try:
@@ -121,25 +118,6 @@ class Reconciler:
         return verdict.retrying
 
     # -- deciding -------------------------------------------------------------------------------
-
-    def _plan_for(self, key: Key, body: Obj) -> Plan:
-        """plan(body), reused while its inputs hold: the pipeline's spec (generation) and
-        metadata, and everything else it reads (state.inputs). Most reconciles come from pods
-        and children changing status, which change no plan; compiling anew for each was a
-        sixth of the operator's CPU with hundreds of pipelines."""
-        meta = body.get("metadata") or {}
-        made_from = (
-            meta.get("uid"),
-            meta.get("generation"),
-            self.state.inputs,
-            json.dumps([meta.get("labels"), meta.get("annotations")], sort_keys=True),
-        )
-        last = self._plans.get(key)
-        if last is not None and last[0] == made_from:
-            return last[1]
-        plan = self.plan(body)
-        self._plans[key] = (made_from, plan)
-        return plan
 
     def plan(self, body: Obj) -> Plan:
         """What the spec asks for, from the state at hand (pure but for reading the state)."""

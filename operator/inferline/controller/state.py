@@ -107,10 +107,6 @@ class ClusterState:
     pods: dict[Key, dict[str, PodRef]] = field(default_factory=dict)
     claims: dict[Key, dict[str, ClaimView]] = field(default_factory=dict)
     _dra: DraInventory | None = field(default=None, repr=False)  # built on demand, until it changes
-    # Bumped whenever something a pipeline's plan reads besides the pipeline itself changes:
-    # Models, Backends, ClusterBackends, what nodes offer, DRA slices and classes (not pods nor
-    # children, whose events are most of the traffic). Reconcile reuses a plan while it holds.
-    inputs: int = 0
 
     # -- the objects pipelines reference --------------------------------------------------------
 
@@ -143,7 +139,6 @@ class ClusterState:
 
     def on_model(self, event: str | None, body: Obj) -> set[Key]:
         ns, name = key_of(body)
-        self.inputs += 1
         self.models.pop((ns, name), None)
         if event == DELETED:
             self.invalid.discard(("Model", ns, name))
@@ -153,7 +148,6 @@ class ClusterState:
 
     def on_backend(self, event: str | None, body: Obj) -> set[Key]:
         ns, name = key_of(body)
-        self.inputs += 1
         self.backends.pop((ns, name), None)
         if event == DELETED:
             self.invalid.discard(("Backend", ns, name))
@@ -163,7 +157,6 @@ class ClusterState:
 
     def on_cluster_backend(self, event: str | None, body: Obj) -> set[Key]:
         name = str((body.get("metadata") or {}).get("name"))
-        self.inputs += 1
         self.cluster_backends.pop(name, None)
         if event == DELETED:
             self.invalid.discard(("ClusterBackend", "", name))
@@ -188,8 +181,6 @@ class ClusterState:
         else:
             self.hosts[name] = host
         dra_node = host != host_before and any(s.node == name for s in self.slices.values())
-        if view != before or host != host_before:
-            self.inputs += 1
         if dra_node:
             self._dra = None
         if view == before and not dra_node:
@@ -209,7 +200,6 @@ class ClusterState:
         if view == before:
             return set()
         self._dra = None
-        self.inputs += 1
         return self._using(None, _wants_gpu)
 
     def on_device_class(self, event: str | None, body: Obj) -> set[Key]:
@@ -224,7 +214,6 @@ class ClusterState:
         if present == (name in self.device_classes):
             return set()
         self._dra = None
-        self.inputs += 1
         return self._using(None, _wants_gpu)
 
     def dra_inventory(self) -> DraInventory:
