@@ -371,7 +371,8 @@ def scale_run(api: Api, kubectl: Any, op: OperatorProcess, n: int) -> dict[str, 
         "apiserver_requests_per_pipeline": round(sum(delta.values()) / n, 1),
         "apiserver_requests_by_verb": dict(sorted(_by_verb(delta).items())),
     }
-    kubectl("delete", "namespace", ns, "--wait=false")
+    # Gone before the next size starts: its deletions would be measured with it.
+    kubectl("delete", "namespace", ns, "--timeout=900s", timeout=910)
     return result
 
 
@@ -498,6 +499,7 @@ def main() -> int:
             result["latency"] |= latency_samples(api, cluster.kubectl, args.samples)
             for n in sizes:
                 print(f"{n} pipelines ...", file=sys.stderr)
+                op.restart()  # a fresh process: its peak RSS is this size's alone
                 result["scale"].append(scale_run(api, cluster.kubectl, op, n))
                 print(json.dumps(result["scale"][-1]), file=sys.stderr)
             op.stop()
