@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
@@ -153,13 +153,12 @@ class ApiModel(BaseModel):
         # as the apiserver's typed metadata does.
         if type(data) is not dict or None not in data.values():
             return data
-        unset = cls._null_means_default if _is_manifest(info) and not cls._nulls_dropped else None
-        known = {f.alias or n for n, f in cls.model_fields.items()} | set(cls.model_fields)
-        return {
-            k: v
-            for k, v in data.items()
-            if v is not None or k not in known or (unset is not None and k not in unset)
-        }
+        unset: Collection[str]
+        if _is_manifest(info) and not cls._nulls_dropped:
+            unset = cls._null_means_default  # the other nulls reach _not_null
+        else:
+            unset = {f.alias or n for n, f in cls.model_fields.items()} | set(cls.model_fields)
+        return {k: v for k, v in data.items() if v is not None or k not in unset}
 
     @field_validator("*", mode="before")
     @classmethod

@@ -62,8 +62,9 @@ class NoDiffBase(kopf.DiffBaseStorage):
     """No diff base: kopf builds one (a deep copy of the body, less system fields) for every
     event of every watched object, for change-detecting handlers (on.create, on.update, ...).
     The operator has none, only on.event (it reconciles level-triggered), and that copy was a
-    seventh of its CPU with 500 pipelines. A change-detecting handler would need a real storage
-    again (tests/controller/test_handlers.py holds the registry to event handlers only)."""
+    seventh of its CPU in a profile with 500 pipelines. A change-detecting handler would need a
+    real storage again (tests/controller/test_handlers.py holds the registry to event handlers
+    only)."""
 
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
         return None
