@@ -84,21 +84,23 @@ class Api:
             "inferline.dev", "v1alpha1", ns, "inferencepipelines", body
         )
 
-    def custom_list(self) -> Any:
-        """list_namespaced_custom_object for InferencePipelines, as a watchable function."""
-
-        def list_pipelines(ns: str, **kw: Any) -> Any:
-            return self.custom.list_namespaced_custom_object(
-                "inferline.dev", "v1alpha1", ns, "inferencepipelines", **kw
-            )
-
-        return list_pipelines
-
-    def pipelines(self, ns: str) -> list[dict[str, Any]]:
-        out = self.custom.list_namespaced_custom_object(
-            "inferline.dev", "v1alpha1", ns, "inferencepipelines"
+    def list_pipelines(self, ns: str, **kw: Any) -> Any:
+        """list_namespaced_custom_object for InferencePipelines (watchable)."""
+        return self.custom.list_namespaced_custom_object(
+            "inferline.dev", "v1alpha1", ns, "inferencepipelines", **kw
         )
-        return list(out["items"])
+
+    def get_pipeline(self, ns: str, name: str) -> dict[str, Any]:
+        return dict(
+            self.custom.get_namespaced_custom_object(
+                "inferline.dev", "v1alpha1", ns, "inferencepipelines", name
+            )
+        )
+
+    def delete_pipeline(self, ns: str, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(
+            "inferline.dev", "v1alpha1", ns, "inferencepipelines", name
+        )
 
     def deployment_names(self, ns: str) -> set[str]:
         return {d.metadata.name for d in self.apps.list_namespaced_deployment(ns).items}
@@ -162,11 +164,16 @@ class Sampler(threading.Thread):
             time.sleep(0.2)
 
 
-def latency_samples(api: Api, kubectl: Any, samples: int) -> dict[str, list[float]]:
-    ns = "bench-latency"
+def bench_namespace(api: Api, kubectl: Any, ns: str) -> None:
+    """A namespace ready for pods, holding the ConfigMap `code` the pipelines' step runs."""
     kubectl("create", "namespace", ns)
     kubectl("wait", "--for=create", "serviceaccount/default", "-n", ns, "--timeout=60s")
     api.core.create_namespaced_config_map(ns, code_config_map("code"))
+
+
+def latency_samples(api: Api, kubectl: Any, samples: int) -> dict[str, list[float]]:
+    ns = "bench-latency"
+    bench_namespace(api, kubectl, ns)
     to_children: list[float] = []
     to_ready: list[float] = []
     for i in range(samples):
@@ -178,9 +185,7 @@ def latency_samples(api: Api, kubectl: Any, samples: int) -> dict[str, list[floa
             now = time.monotonic()
             if got_children is None and name in api.deployment_names(ns):
                 got_children = now - t0
-            p = api.custom.get_namespaced_custom_object(
-                "inferline.dev", "v1alpha1", ns, "inferencepipelines", name
-            )
+            p = api.get_pipeline(ns, name)
             if ready(p):
                 to_ready.append(now - t0)
                 break
@@ -195,9 +200,7 @@ def serving_samples(api: Api, kubectl: Any, samples: int) -> dict[str, list[floa
     """apply -> Ready and apply -> first answered request, with real tritonservers (the pod
     runner runs inferline-cpu pods as processes), one pipeline at a time."""
     ns = "bench-serving"
-    kubectl("create", "namespace", ns)
-    kubectl("wait", "--for=create", "serviceaccount/default", "-n", ns, "--timeout=60s")
-    api.core.create_namespaced_config_map(ns, code_config_map("code"))
+    bench_namespace(api, kubectl, ns)
     to_ready: list[float] = []
     to_answer: list[float] = []
     for i in range(samples):
@@ -205,9 +208,7 @@ def serving_samples(api: Api, kubectl: Any, samples: int) -> dict[str, list[floa
         t0 = time.monotonic()
         api.create_pipeline(ns, pipeline(name, code="code", backend="inferline-cpu"))
         while True:
-            p = api.custom.get_namespaced_custom_object(
-                "inferline.dev", "v1alpha1", ns, "inferencepipelines", name
-            )
+            p = api.get_pipeline(ns, name)
             if ready(p):
                 to_ready.append(time.monotonic() - t0)
                 break
@@ -225,9 +226,7 @@ def serving_samples(api: Api, kubectl: Any, samples: int) -> dict[str, list[floa
             if time.monotonic() - t0 > 180:
                 raise RuntimeError(f"{name}: Ready but no answer after 180 s")
             time.sleep(0.05)
-        api.custom.delete_namespaced_custom_object(
-            "inferline.dev", "v1alpha1", ns, "inferencepipelines", name
-        )
+        api.delete_pipeline(ns, name)
         kubectl(
             "wait",
             "--for=delete",
@@ -256,7 +255,7 @@ class Tracker:
         self.threads = [
             threading.Thread(target=self._watch, args=(fn, ns, handle), daemon=True)
             for fn, handle in (
-                (api.custom_list(), self._pipeline),
+                (api.list_pipelines, self._pipeline),
                 (api.apps.list_namespaced_deployment, self._deployment),
             )
         ]
@@ -333,9 +332,7 @@ def operator_events(api: Api, ns: str) -> int:
 
 def scale_run(api: Api, kubectl: Any, op: OperatorProcess, n: int) -> dict[str, Any]:
     ns = f"bench-{n}"
-    kubectl("create", "namespace", ns)
-    kubectl("wait", "--for=create", "serviceaccount/default", "-n", ns, "--timeout=60s")
-    api.core.create_namespaced_config_map(ns, code_config_map("code"))
+    bench_namespace(api, kubectl, ns)
     assert op.process is not None
     sampler = Sampler(op.process.popen.pid)
     sampler.start()
