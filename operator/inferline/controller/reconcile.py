@@ -194,6 +194,9 @@ class Reconciler:
             applied = await self.blocking(lambda: self.kube.apply(obj, names.MANAGER))
             self.metrics.applied(obj["kind"])
             fingerprints[(obj["kind"], obj["metadata"]["name"])] = fingerprint(applied)
+            # Status is computed next, maybe before the watch brings this write: from the old
+            # Deployment a changed spec would read as already rolled out.
+            self.state.on_child(None, applied)
 
         # What the pods use (the ConfigMap, the claim template) exists before the Deployment
         # that makes them.

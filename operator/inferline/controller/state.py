@@ -244,10 +244,18 @@ class ClusterState:
             owned.pop((ref.kind, ref.name), None)
             if ref.kind == "Deployment":
                 self.deployments.pop(key, None)
+        elif ref.kind == "Deployment":
+            view = DeploymentView.from_deployment(body)
+            known = self.deployments.get(key)
+            # The reconciler records its own apply's response. A watch event from before it (a
+            # lower generation of the same object) is old news: it would bring back the previous
+            # rollout, which reads as rolled out, and a fingerprint that asks for a re-apply.
+            if known is not None and known.uid == view.uid and view.generation < known.generation:
+                return set()
+            owned[(ref.kind, ref.name)] = ref
+            self.deployments[key] = view
         else:
             owned[(ref.kind, ref.name)] = ref
-            if ref.kind == "Deployment":
-                self.deployments[key] = DeploymentView.from_deployment(body)
         return {key} if key in self.pipelines else set()
 
     def on_pod(self, event: str | None, body: Obj) -> set[Key]:

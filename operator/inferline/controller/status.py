@@ -157,14 +157,17 @@ class DeploymentView:
     ready: int = 0
     available: int = 0
     deadline_exceeded: bool = False
+    uid: str = ""
 
     @classmethod
     def from_deployment(cls, d: Obj) -> DeploymentView:
         s = d.get("status") or {}
         conds = {c.get("type"): c for c in s.get("conditions") or []}
         progressing = conds.get("Progressing") or {}
+        meta = d.get("metadata") or {}
         return cls(
-            generation=int((d.get("metadata") or {}).get("generation") or 0),
+            uid=str(meta.get("uid") or ""),
+            generation=int(meta.get("generation") or 0),
             observed_generation=int(s.get("observedGeneration") or 0),
             replicas=int(s.get("replicas") or 0),
             updated=int(s.get("updatedReplicas") or 0),

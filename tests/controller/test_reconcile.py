@@ -1,0 +1,155 @@
+"""The reconciler's status after its own apply, before the watch brings the write back.
+
+The apiserver here is a fake (a dict that bumps `generation` when a spec changes, as the real one
+does): what is under test is which Deployment the status is computed from, not the apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+from typing import Any
+
+from inferline.api.status import Reason
+from inferline.controller.metrics import Metrics
+from inferline.controller.placement import place_pipeline
+from inferline.controller.reconcile import Reconciler
+from inferline.controller.state import ClusterState
+from inferline.render.kube import RuntimeSettings
+
+Obj = dict[str, Any]
+NS = "ml"
+CODE = "import triton_python_backend_utils as pb_utils\n"
+
+
+class Apiserver:
+    """Server-side apply as far as the reconciler can tell: the object back, with a uid and a
+    generation that moves when its spec does; status patches land on the pipeline."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], Obj] = {}
+        self.uids = (f"uid-{i}" for i in itertools.count())
+        self.statuses: list[Obj] = []
+        self.applies: list[str] = []
+
+    def apply(self, obj: Obj, manager: str, *, subresource: str | None = None) -> Obj:
+        if subresource == "status":
+            self.statuses.append(copy.deepcopy(obj["status"]))
+            return obj
+        key = (obj["kind"], obj["metadata"]["name"])
+        self.applies.append(obj["kind"])
+        old = self.objects.get(key)
+        new = copy.deepcopy(obj)
+        meta = new["metadata"]
+        meta["uid"] = old["metadata"]["uid"] if old else next(self.uids)
+        generation = old["metadata"]["generation"] if old else 1
+        if old is not None and _desired(old) != _desired(new):
+            generation += 1
+        meta["generation"] = generation
+        new["status"] = (old or {}).get("status", {})
+        self.objects[key] = new
+        return copy.deepcopy(new)
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str, uid: str) -> None:
+        self.objects.pop((kind, name), None)
+
+    def create_event(self, namespace: str, event: Obj) -> Obj:
+        return event
+
+
+def _desired(obj: Obj) -> Obj:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def backend() -> Obj:
+    return {
+        "apiVersion": "inferline.dev/v1alpha1",
+        "kind": "ClusterBackend",
+        "metadata": {"name": "cpu"},
+        "spec": {"image": "example.com/runtime:1", "formats": ["python"], "devices": ["CPU"]},
+    }
+
+
+def pipeline(factor: str, generation: int) -> Obj:
+    return {
+        "apiVersion": "inferline.dev/v1alpha1",
+        "kind": "InferencePipeline",
+        "metadata": {"name": "p", "namespace": NS, "uid": "pipe-uid", "generation": generation},
+        "spec": {
+            "backend": {"name": "cpu"},
+            "placement": {"device": "CPU"},
+            "replicas": 2,
+            "inputs": [{"name": "X", "dtype": "FP32", "dims": [-1]}],
+            "outputs": [{"name": "Y", "dtype": "FP32", "dims": [-1]}],
+            "steps": [
+                {
+                    "name": "scale",
+                    "inputMap": {"INPUT": "X"},
+                    "outputMap": {"OUTPUT": "Y"},
+                    "model": {
+                        "format": "python",
+                        "python": {"configMap": {"name": "code"}, "key": "scale.py"},
+                        "parameters": {"factor": factor},
+                        "inputs": [{"name": "INPUT", "dtype": "FP32", "dims": [-1]}],
+                        "outputs": [{"name": "OUTPUT", "dtype": "FP32", "dims": [-1]}],
+                    },
+                }
+            ],
+        },
+    }
+
+
+def rolled_out(deployment: Obj, replicas: int) -> Obj:
+    """The Deployment as the watch reports it once its controller finished the rollout."""
+    out = copy.deepcopy(deployment)
+    out["status"] = {
+        "observedGeneration": out["metadata"]["generation"],
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+    }
+    return out
+
+
+def ready(status: Obj) -> Obj:
+    return next(c for c in status["conditions"] if c["type"] == "Ready")
+
+
+def test_a_changed_spec_is_not_ready_on_the_old_rollout_before_the_watch_catches_up() -> None:
+    api = Apiserver()
+    state = ClusterState(node_view=lambda _: None)
+    state.on_cluster_backend(None, backend())
+    reconciler = Reconciler(state, api, place_pipeline, RuntimeSettings(), Metrics())  # type: ignore[arg-type]
+    key = (NS, "p")
+
+    state.on_pipeline(None, pipeline("2.0", generation=1))
+    asyncio.run(reconciler.reconcile(key))
+    deployment = api.objects[("Deployment", "p")]
+    # The watch: the Deployment's controller has rolled out generation 1.
+    state.on_child(None, rolled_out(deployment, 2))
+    asyncio.run(reconciler.reconcile(key))
+    assert ready(api.statuses[-1])["status"] == "True"
+
+    # The spec changes; the watch has not yet delivered the new Deployment (the last one it
+    # reported is the rolled-out generation 1).
+    state.on_pipeline(None, pipeline("3.0", generation=2))
+    asyncio.run(reconciler.reconcile(key))
+    assert api.objects[("Deployment", "p")]["metadata"]["generation"] == 2
+    status = api.statuses[-1]
+    assert ready(status)["status"] == "False", status
+    assert ready(status)["reason"] == Reason.ROLLING_OUT.value
+
+    # A late watch event from before the apply is old news: it neither brings the old rollout
+    # back nor asks for a re-apply.
+    applies = len(api.applies)
+    state.on_child(None, rolled_out(deployment, 2))
+    asyncio.run(reconciler.reconcile(key))
+    assert ready(api.statuses[-1])["status"] == "False"
+    assert len(api.applies) == applies, api.applies[applies:]
+
+    # The rollout of generation 2 finishes: Ready.
+    state.on_child(None, rolled_out(api.objects[("Deployment", "p")], 2))
+    asyncio.run(reconciler.reconcile(key))
+    assert ready(api.statuses[-1])["status"] == "True"
