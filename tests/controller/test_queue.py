@@ -80,3 +80,62 @@ def test_backoff_doubles_up_to_a_cap_and_is_forgotten() -> None:
     assert [b.next_delay("k") for _ in range(5)] == [1, 2, 4, 5, 5]
     b.forget("k")
     assert b.next_delay("k") == 1
+
+
+def _order(
+    adds: list[tuple[str, bool]], *, during: list[tuple[str, bool]] | None = None
+) -> list[str]:
+    """The order one worker takes keys in, after `adds` (key, urgent); `during` is added while
+    the first key is worked."""
+
+    async def go() -> list[str]:
+        q: WorkQueue[str] = WorkQueue()
+        seen: list[str] = []
+        for k, urgent in adds:
+            q.add(k, urgent=urgent)
+
+        async def work(k: str) -> None:
+            if not seen:
+                for k2, urgent in during or []:
+                    q.add(k2, urgent=urgent)
+            seen.append(k)
+
+        task = asyncio.create_task(run_workers(q, work, 1))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        return seen
+
+    return asyncio.run(go())
+
+
+def test_urgent_keys_go_before_refreshes_added_earlier() -> None:
+    assert _order([("old-1", False), ("new", True), ("old-2", False)]) == ["new", "old-1", "old-2"]
+
+
+def test_a_refresh_that_becomes_urgent_moves_up_and_runs_once() -> None:
+    assert _order([("a", False), ("b", False), ("b", True)]) == ["b", "a"]
+    # urgent, then a refresh of the same key: it stays urgent
+    assert _order([("a", False), ("b", True), ("b", False)]) == ["b", "a"]
+
+
+def test_urgency_added_while_a_key_is_worked_holds_for_its_next_run() -> None:
+    # "a" is worked; meanwhile "b" (refresh) and "a" again (urgent) are added: "a" goes first.
+    assert _order([("a", False)], during=[("b", False), ("a", True)]) == ["a", "a", "b"]
+
+
+def test_an_urgent_key_not_yet_due_does_not_hold_up_a_due_refresh() -> None:
+    async def go() -> list[str]:
+        q: WorkQueue[str] = WorkQueue()
+        seen: list[str] = []
+        q.add("later", 0.1, urgent=True)
+        q.add("now")
+
+        async def work(k: str) -> None:
+            seen.append(k)
+
+        task = asyncio.create_task(run_workers(q, work, 1))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        return seen
+
+    assert asyncio.run(go()) == ["now", "later"]

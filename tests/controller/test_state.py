@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from inferline.controller.state import DELETED, ClusterState
@@ -225,3 +226,27 @@ def test_pods_remember_the_claim_templates_they_use() -> None:
     pod["spec"] = {"resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "a-gpu-1"}]}
     s.on_pod(None, pod)
     assert s.pods[("ml", "a")]["a-1"].claim_templates == frozenset({"a-gpu-1"})
+
+
+def test_a_status_only_change_of_a_pipeline_is_no_news_and_the_spec_awaits_until_observed() -> None:
+    s = state()
+    p = pipeline("a") | {"metadata": {"name": "a", "namespace": "ml", "generation": 1}}
+    assert s.on_pipeline(None, p) == {("ml", "a")}
+    assert s.awaits_spec(("ml", "a"))
+    # our status write comes back: a new resourceVersion and managedFields, same spec
+    written = copy.deepcopy(p)
+    written["metadata"] |= {"resourceVersion": "7", "managedFields": [{"manager": "inferline"}]}
+    written["status"] = {"observedGeneration": 1}
+    assert s.on_pipeline(None, written) == set()
+    assert s.pipelines[("ml", "a")]["status"] == {"observedGeneration": 1}  # kept all the same
+    assert not s.awaits_spec(("ml", "a"))
+    # a label or a spec change is news; a changed spec awaits until status observes it
+    labelled = copy.deepcopy(written)
+    labelled["metadata"]["labels"] = {"team": "x"}
+    assert s.on_pipeline(None, labelled) == {("ml", "a")}
+    changed = copy.deepcopy(labelled)
+    changed["metadata"]["generation"] = 2
+    changed["spec"]["replicas"] = 3
+    assert s.on_pipeline(None, changed) == {("ml", "a")}
+    assert s.awaits_spec(("ml", "a"))
+    assert not s.awaits_spec(("ml", "gone"))

@@ -128,7 +128,7 @@ class Controller:
 
     def enqueue(self, keys: Iterable[Key]) -> None:
         for k in keys:
-            self.queue.add(k)
+            self.queue.add(k, urgent=self.state.awaits_spec(k))
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -35,11 +35,16 @@ class Backoff:
 
 
 class WorkQueue(Generic[K]):
+    """Keys come out when due, urgent ones first: a pipeline whose spec the operator has not yet
+    acted on goes before a status refresh, so a burst of new pipelines is not held up by the
+    child and pod events of those already applied (which pile up, deduplicated, meanwhile)."""
+
     def __init__(self, backoff: Backoff | None = None) -> None:
-        self._heap: list[tuple[float, int, K]] = []
-        self._due: dict[K, float] = {}  # key -> when it is due (the earliest wins)
+        # One heap per rank (0 urgent, 1 not): (due, counter, key).
+        self._heaps: tuple[list[tuple[float, int, K]], ...] = ([], [])
+        self._due: dict[K, tuple[float, int]] = {}  # key -> (due, rank): the earliest wins
         self._active: set[K] = set()
-        self._again: dict[K, float] = {}  # enqueued while active: due time for after
+        self._again: dict[K, tuple[float, int]] = {}  # enqueued while active: for after
         self._counter = itertools.count()
         self._wakeup = asyncio.Event()
         self.backoff = backoff or Backoff()
@@ -47,15 +52,19 @@ class WorkQueue(Generic[K]):
     def __len__(self) -> int:
         return len(self._due) + len(self._again)
 
-    def add(self, key: K, delay_s: float = 0.0) -> None:
-        due = time.monotonic() + delay_s
+    def add(self, key: K, delay_s: float = 0.0, *, urgent: bool = False) -> None:
+        due, rank = time.monotonic() + delay_s, 0 if urgent else 1
         if key in self._active:
-            self._again[key] = min(due, self._again.get(key, due))
+            d, r = self._again.get(key, (due, rank))
+            self._again[key] = (min(d, due), min(r, rank))
             return
-        if key in self._due and self._due[key] <= due:
-            return
-        self._due[key] = due
-        heapq.heappush(self._heap, (due, next(self._counter), key))
+        if key in self._due:
+            d, r = self._due[key]
+            if d <= due and r <= rank:
+                return
+            due, rank = min(d, due), min(r, rank)
+        self._due[key] = (due, rank)
+        heapq.heappush(self._heaps[rank], (due, next(self._counter), key))
         self._wakeup.set()
 
     def retry(self, key: K) -> float:
@@ -67,21 +76,27 @@ class WorkQueue(Generic[K]):
     def forget(self, key: K) -> None:
         self.backoff.forget(key)
 
+    def _head(self, rank: int) -> tuple[float, K] | None:
+        """The rank's earliest entry that is still current (a later add supersedes)."""
+        heap = self._heaps[rank]
+        while heap:
+            due, _, key = heap[0]
+            if self._due.get(key) == (due, rank):
+                return due, key
+            heapq.heappop(heap)
+        return None
+
     async def get(self) -> K:
         while True:
             now = time.monotonic()
-            while self._heap:
-                due, _, key = self._heap[0]
-                if self._due.get(key) != due:  # superseded by an earlier add
-                    heapq.heappop(self._heap)
-                    continue
-                if due > now:
-                    break
-                heapq.heappop(self._heap)
-                del self._due[key]
-                self._active.add(key)
-                return key
-            timeout = self._heap[0][0] - now if self._heap else None
+            heads = [(rank, h) for rank in (0, 1) if (h := self._head(rank)) is not None]
+            for rank, (due, key) in heads:
+                if due <= now:
+                    heapq.heappop(self._heaps[rank])
+                    del self._due[key]
+                    self._active.add(key)
+                    return key
+            timeout = min(due for _, (due, _) in heads) - now if heads else None
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
@@ -89,8 +104,8 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         self._active.discard(key)
         if key in self._again:
-            due = self._again.pop(key)
-            self.add(key, max(0.0, due - time.monotonic()))
+            due, rank = self._again.pop(key)
+            self.add(key, max(0.0, due - time.monotonic()), urgent=rank == 0)
 
 
 async def run_workers(

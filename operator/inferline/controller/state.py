@@ -68,6 +68,16 @@ class ChildRef:
         )
 
 
+def _without_status(body: Obj) -> Obj:
+    """What a reconcile reads of a pipeline, less status and the fields every write changes."""
+    meta = {
+        k: v
+        for k, v in (body.get("metadata") or {}).items()
+        if k not in ("resourceVersion", "managedFields")
+    }
+    return {k: v for k, v in body.items() if k != "status"} | {"metadata": meta}
+
+
 def fingerprint(body: Obj) -> str:
     """Changes when someone else changes what we applied (status updates do not count)."""
     meta = body.get("metadata") or {}
@@ -134,8 +144,19 @@ class ClusterState:
         if event == DELETED:
             self.pipelines.pop(key, None)
             return set()
+        old = self.pipelines.get(key)
         self.pipelines[key] = body
+        if old is not None and _without_status(old) == _without_status(body):
+            return set()  # our own status write (or the autoscaler's) coming back: no news
         return {key}
+
+    def awaits_spec(self, key: Key) -> bool:
+        """The pipeline's status does not yet answer its current spec (new, or changed)."""
+        body = self.pipelines.get(key)
+        if body is None:
+            return False
+        generation = (body.get("metadata") or {}).get("generation")
+        return generation != (body.get("status") or {}).get("observedGeneration")
 
     def on_model(self, event: str | None, body: Obj) -> set[Key]:
         ns, name = key_of(body)
