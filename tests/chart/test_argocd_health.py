@@ -71,15 +71,20 @@ def computed(
     pods: list[PodView] | None = None,
     desired: int = 2,
 ) -> dict[str, Any]:
+    if pods is None:  # the deployment's ready pods, and the Service routes to them
+        pods = [
+            PodView(f"p-{i}", "Running", True) for i in range(deployment.ready if deployment else 0)
+        ]
     result = compute_status(
         generation=1,
         desired=desired,
         selector="inferline.dev/pipeline=p",
         verdict=verdict,
         deployment=deployment,
-        pods=pods or [],
+        pods=pods,
         previous=None,
         now=NOW,
+        routed=frozenset(p.name for p in pods if p.ready),
     )
     return pipeline(result.status)
 

@@ -97,6 +97,7 @@ NAMESPACED = (
     | _expand("autoscaling", ["horizontalpodautoscalers"], WRITE)
     | _expand("keda.sh", ["scaledobjects"], WRITE)
     | _expand("", ["pods"], ["list", "watch"])
+    | _expand("discovery.k8s.io", ["endpointslices"], ["list", "watch"])
     | _expand("", ["events"], ["create"])
 )
 CLUSTER_READS = _expand("", ["nodes"], ["list", "watch"]) | _expand(

@@ -113,6 +113,29 @@ def rolled_out(deployment: Obj, replicas: int) -> Obj:
     return out
 
 
+def serving_pods(state: ClusterState, *names: str, gone: tuple[str, ...] = ()) -> None:
+    """The watch: pods `names` run and are ready, pods `gone` were deleted, and the Service's
+    EndpointSlice routes to `names`."""
+    labels = {"inferline.dev/pipeline": "p"}
+    for name in gone:
+        state.on_pod("DELETED", {"metadata": {"name": name, "namespace": NS, "labels": labels}})
+    for name in names:
+        state.on_pod(
+            None,
+            {
+                "metadata": {"name": name, "namespace": NS, "labels": labels},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+            },
+        )
+    endpoints = [
+        {"conditions": {"ready": True}, "targetRef": {"kind": "Pod", "name": n}} for n in names
+    ]
+    state.on_endpoint_slice(
+        None,
+        {"metadata": {"name": "p-x", "namespace": NS, "labels": labels}, "endpoints": endpoints},
+    )
+
+
 def ready(status: Obj) -> Obj:
     return next(c for c in status["conditions"] if c["type"] == "Ready")
 
@@ -129,6 +152,7 @@ def test_a_changed_spec_is_not_ready_on_the_old_rollout_before_the_watch_catches
     deployment = api.objects[("Deployment", "p")]
     # The watch: the Deployment's controller has rolled out generation 1.
     state.on_child(None, rolled_out(deployment, 2))
+    serving_pods(state, "p-1", "p-2")
     asyncio.run(reconciler.reconcile(key))
     assert ready(api.statuses[-1])["status"] == "True"
 
@@ -151,5 +175,6 @@ def test_a_changed_spec_is_not_ready_on_the_old_rollout_before_the_watch_catches
 
     # The rollout of generation 2 finishes: Ready.
     state.on_child(None, rolled_out(api.objects[("Deployment", "p")], 2))
+    serving_pods(state, "p-3", "p-4", gone=("p-1", "p-2"))
     asyncio.run(reconciler.reconcile(key))
     assert ready(api.statuses[-1])["status"] == "True"

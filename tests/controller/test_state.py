@@ -250,3 +250,34 @@ def test_a_status_only_change_of_a_pipeline_is_no_news_and_the_spec_awaits_until
     assert s.on_pipeline(None, changed) == {("ml", "a")}
     assert s.awaits_spec(("ml", "a"))
     assert not s.awaits_spec(("ml", "gone"))
+
+
+def test_endpoint_slices_say_which_pods_the_service_routes_to() -> None:
+    s = state()
+    s.on_pipeline(None, pipeline("a"))
+    labels = {"inferline.dev/pipeline": "a"}
+
+    def eps(name: str, *endpoints: tuple[str, bool | None]) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name, "namespace": "ml", "labels": labels},
+            "endpoints": [
+                {
+                    "conditions": {} if ready is None else {"ready": ready},
+                    "targetRef": {"kind": "Pod", "name": pod},
+                }
+                for pod, ready in endpoints
+            ],
+        }
+
+    assert s.routed(("ml", "a")) is None
+    # not ready (or terminating) is not routed to; an unset `ready` means ready
+    assert s.on_endpoint_slice(None, eps("a-1", ("p1", True), ("p2", False))) == {("ml", "a")}
+    assert s.on_endpoint_slice(None, eps("a-2", ("p3", None))) == {("ml", "a")}
+    assert s.routed(("ml", "a")) == {"p1", "p3"}
+    assert s.on_endpoint_slice(None, eps("a-2", ("p3", None))) == set()  # no news
+    assert s.on_endpoint_slice("DELETED", eps("a-2")) == {("ml", "a")}
+    assert s.routed(("ml", "a")) == {"p1"}
+    s.on_endpoint_slice("DELETED", eps("a-1"))
+    assert s.routed(("ml", "a")) is None
+    # a Service without the pipeline label (not ours) is not tracked
+    assert s.on_endpoint_slice(None, eps("x", ("p9", True)) | {"metadata": {"name": "x"}}) == set()

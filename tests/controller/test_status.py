@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from inferline.api.status import (
     ClaimState,
     ClaimStatus,
@@ -34,7 +36,16 @@ def status(
     now: str = NOW,
     generation: int = 1,
     claims: list[ClaimView] | None = None,
+    routed: frozenset[str] | Literal["ready pods"] | None = "ready pods",
 ) -> StatusResult:
+    """Without `pods`, the deployment's ready pods; without `routed`, the Service routes to
+    exactly the ready pods (it has caught up)."""
+    if pods is None:
+        pods = [
+            PodView(f"p-{i}", "Running", True) for i in range(deployment.ready if deployment else 0)
+        ]
+    if routed == "ready pods":
+        routed = frozenset(p.name for p in pods if p.ready and not p.terminating)
     return compute_status(
         claims=claims,
         generation=generation,
@@ -42,9 +53,10 @@ def status(
         selector="inferline.dev/pipeline=p",
         verdict=verdict,
         deployment=deployment,
-        pods=pods or [],
+        pods=pods,
         previous=previous,
         now=now,
+        routed=routed,
     )
 
 
@@ -71,7 +83,7 @@ def test_a_new_pipeline_is_reconciling_until_its_pods_are_ready() -> None:
 
 
 def test_serving_when_every_replica_runs_the_current_template_and_is_ready() -> None:
-    r = status(deployment=serving(2), pods=[PodView("a", "Running", True)] * 2)
+    r = status(deployment=serving(2), pods=[PodView(n, "Running", True) for n in "ab"])
     assert cond(r, "Ready") == ("True", "Serving")
     assert cond(r, "Reconciling") == ("False", "Reconciled")
     assert cond(r, "ModelsReady") == ("True", "ModelsLoaded")
@@ -300,3 +312,26 @@ def test_claims_are_not_reported_for_the_device_plugin() -> None:
     assert r.status.gpu_resource is not None and r.status.gpu_resource.claims == []
     scheduled = get_condition(r.status.conditions, "Scheduled")
     assert scheduled is not None and scheduled.message == "1 x nvidia.com/gpu"
+
+
+def test_ready_waits_until_the_service_routes_to_exactly_the_current_ready_pods() -> None:
+    new = [PodView("new-1", "Running", True), PodView("new-2", "Running", True)]
+    old = PodView("old-1", "Running", True, terminating=True)
+    cases = [
+        (None, "the Service has no endpoints yet"),
+        (frozenset({"new-1"}), "the Service routes to 1 of them yet"),
+        # a slice that has not yet caught up with a pod being replaced (old spec)
+        (
+            frozenset({"new-1", "new-2", "old-1"}),
+            "the Service still routes to pod old-1, which is being replaced",
+        ),
+    ]
+    for routed, why in cases:
+        r = status(deployment=serving(2), pods=[*new, old], routed=routed)
+        assert cond(r, "Ready") == ("False", "WaitingForEndpoints"), routed
+        ready = get_condition(r.status.conditions, "Ready")
+        assert ready is not None and ready.message == f"2 of 2 replicas ready; {why}"
+        assert cond(r, "Reconciling")[0] == "True"
+        assert cond(r, "Stalled")[0] == "False"
+    r = status(deployment=serving(2), pods=[*new, old], routed=frozenset({"new-1", "new-2"}))
+    assert cond(r, "Ready") == ("True", "Serving")

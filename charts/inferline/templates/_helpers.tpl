@@ -114,6 +114,10 @@ which runs the operator with this ServiceAccount's token.
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
+# Ready waits until the pipeline's Service routes to exactly its current ready pods.
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]

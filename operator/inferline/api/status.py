@@ -58,6 +58,7 @@ class Reason(StrEnum):
     APPLYING = "Applying"
     ROLLING_OUT = "RollingOut"
     WAITING_FOR_PODS = "WaitingForPods"
+    WAITING_FOR_ENDPOINTS = "WaitingForEndpoints"
     MODELS_LOADING = "ModelsLoading"
     MODELS_LOADED = "ModelsLoaded"
     SERVING = "Serving"

@@ -33,6 +33,9 @@ CHILD_RESOURCES = [
     ("keda.sh", "v1alpha1", "scaledobjects"),
     ("resource.k8s.io", "v1", "resourceclaimtemplates"),
 ]
+# The slices of the pipelines' Services (labelled: the EndpointSlice controller copies the
+# Service's labels): Ready waits until they route to exactly the current ready pods.
+ENDPOINT_SLICES = ("discovery.k8s.io", "v1", "endpointslices")
 # Dynamic Resource Allocation: NVIDIA's slices and classes (the GPU inventory), and the claims
 # made for the pipelines' pods (labelled from the template). Watched unless --no-dra.
 DRA_RESOURCES = [
@@ -106,6 +109,7 @@ def register(registry: kopf.OperatorRegistry, ctl: Controller) -> None:
     on(GROUP, VERSION, "clusterbackends", state.on_cluster_backend)
     on("", "v1", "nodes", state.on_node)
     on("", "v1", "pods", state.on_pod)
+    on(*ENDPOINT_SLICES, state.on_endpoint_slice)
     for group, version, plural in child_resources(ctl.dra):
         on(group, version, plural, state.on_child)
     if ctl.dra:
@@ -121,7 +125,12 @@ def child_resources(dra: bool) -> list[tuple[str, str, str]]:
 
 def configure(settings: kopf.OperatorSettings, *, namespaced: bool = False) -> None:
     selector = names.LABEL_PIPELINE
-    labelled = [*CHILD_RESOURCES, ("", "v1", "pods"), ("resource.k8s.io", "v1", "resourceclaims")]
+    labelled = [
+        *CHILD_RESOURCES,
+        ("", "v1", "pods"),
+        ENDPOINT_SLICES,
+        ("resource.k8s.io", "v1", "resourceclaims"),
+    ]
     for group, version, plural in labelled:
         settings.watching.label_selectors[group, version, plural] = selector
     # Our own prefix for anything kopf stores on objects (with on.event handlers it stores

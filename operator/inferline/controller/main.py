@@ -194,6 +194,7 @@ class Controller:
             ("autoscaling/v2", "horizontalpodautoscalers", True, label, s.on_child),
             ("keda.sh/v1alpha1", "scaledobjects", True, label, s.on_child),
             ("v1", "pods", True, label, s.on_pod),
+            ("discovery.k8s.io/v1", "endpointslices", True, label, s.on_endpoint_slice),
         ]
         if self.opts.dra:
             sources += [
@@ -214,6 +215,7 @@ class Controller:
             "horizontalpodautoscalers": "HorizontalPodAutoscaler",
             "scaledobjects": "ScaledObject",
             "pods": "Pod",
+            "endpointslices": "EndpointSlice",
             "resourceslices": "ResourceSlice",
             "deviceclasses": "DeviceClass",
             "resourceclaimtemplates": "ResourceClaimTemplate",

@@ -243,6 +243,7 @@ class Reconciler:
             verdict=verdict,
             deployment=self.state.deployments.get(key),
             pods=pods,
+            routed=self.state.routed(key),
             previous=previous,
             now=now_rfc3339(),
             claims=list(self.state.claims.get(key, {}).values()),

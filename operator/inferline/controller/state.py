@@ -78,6 +78,18 @@ def _without_status(body: Obj) -> Obj:
     return {k: v for k, v in body.items() if k != "status"} | {"metadata": meta}
 
 
+def routed_pods(endpoint_slice: Obj) -> frozenset[str]:
+    """The pods an EndpointSlice marks ready: what the Service sends traffic to (an unset
+    `ready` means ready, as the API says; a terminating pod is never ready)."""
+    return frozenset(
+        str(ref["name"])
+        for ep in endpoint_slice.get("endpoints") or []
+        if (ep.get("conditions") or {}).get("ready") is not False
+        and (ref := ep.get("targetRef") or {}).get("kind") == "Pod"
+        and ref.get("name")
+    )
+
+
 def fingerprint(body: Obj) -> str:
     """Changes when someone else changes what we applied (status updates do not count)."""
     meta = body.get("metadata") or {}
@@ -115,6 +127,8 @@ class ClusterState:
     children: dict[Key, dict[tuple[str, str], ChildRef]] = field(default_factory=dict)
     deployments: dict[Key, DeploymentView] = field(default_factory=dict)
     pods: dict[Key, dict[str, PodRef]] = field(default_factory=dict)
+    # Per pipeline, per EndpointSlice of its Service: the pods it marks ready (routes to).
+    endpoints: dict[Key, dict[str, frozenset[str]]] = field(default_factory=dict)
     claims: dict[Key, dict[str, ClaimView]] = field(default_factory=dict)
     _dra: DraInventory | None = field(default=None, repr=False)  # built on demand, until it changes
 
@@ -278,6 +292,30 @@ class ClusterState:
         else:
             owned[(ref.kind, ref.name)] = ref
         return {key} if key in self.pipelines else set()
+
+    def on_endpoint_slice(self, event: str | None, body: Obj) -> set[Key]:
+        meta = body.get("metadata") or {}
+        pipeline = (meta.get("labels") or {}).get(names.LABEL_PIPELINE)
+        if not pipeline:
+            return set()
+        key = (str(meta.get("namespace") or "default"), pipeline)
+        slices = self.endpoints.setdefault(key, {})
+        name = str(meta.get("name"))
+        before = slices.get(name)
+        if event == DELETED:
+            slices.pop(name, None)
+            if not slices:
+                del self.endpoints[key]
+        else:
+            slices[name] = routed_pods(body)
+            if slices[name] == before:
+                return set()
+        return {key} if key in self.pipelines else set()
+
+    def routed(self, key: Key) -> frozenset[str] | None:
+        """The pods the pipeline's Service routes to; None before any slice of it is seen."""
+        slices = self.endpoints.get(key)
+        return frozenset().union(*slices.values()) if slices else None
 
     def on_pod(self, event: str | None, body: Obj) -> set[Key]:
         meta = body.get("metadata") or {}

@@ -186,6 +186,19 @@ class DeploymentView:
         )
 
 
+def _not_routed(routed: frozenset[str] | None, live: list[PodView], desired: int) -> str:
+    """Why the Service does not yet route to exactly the ready pods of the rollout ("" when it
+    does): the EndpointSlice controller catches up after the pods do."""
+    serving = {p.name for p in live if p.ready}
+    if routed is None:
+        return "the Service has no endpoints yet"
+    if old := sorted(routed - serving):
+        return f"the Service still routes to pod {old[0]}, which is being replaced"
+    if len(routed) < desired:
+        return f"the Service routes to {len(routed)} of them yet"
+    return ""
+
+
 @dataclass(frozen=True)
 class Transition:
     """A condition that changed: worth an Event."""
@@ -212,7 +225,12 @@ def compute_status(
     previous: InferencePipelineStatus | None,
     now: str,
     claims: list[ClaimView] | None = None,
+    routed: frozenset[str] | None = None,
 ) -> StatusResult:
+    """`routed`: the pods the pipeline's Service routes to (its EndpointSlices' ready
+    endpoints); None while no slice is known. Ready waits until it is exactly the ready pods of
+    the current rollout: until then a request through the Service may find no endpoint, or an
+    old pod still serving the previous spec."""
     prev = previous or InferencePipelineStatus()
     conds: list[Condition] = list(prev.conditions)
 
@@ -303,6 +321,13 @@ def compute_status(
         put(ConditionType.READY, F, Reason.NO_CAPACITY, verdict.placement_message)
     elif desired == 0 and rolled_out:
         put(ConditionType.READY, T, Reason.SCALED_TO_ZERO, "scaled to zero replicas")
+    elif rolled_out and ready >= desired and (stale := _not_routed(routed, live, desired)):
+        put(
+            ConditionType.READY,
+            F,
+            Reason.WAITING_FOR_ENDPOINTS,
+            f"{ready} of {desired} replicas ready; {stale}",
+        )
     elif rolled_out and ready >= desired:
         put(
             ConditionType.READY,
