@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Tables (markdown) and plots (PNG) from data-plane runs (run.py's dataplane.json).
 
-    python bench/dataplane/report.py FULL.json [--batch512 B512.json] [--encoder1 ENC.json]
+    python bench/dataplane/report.py FULL.json [--batch512 B512.json] [--levers512 LEV.json]
         [--out bench/results] [--tag nvidia-h200]
 
 FULL is a `--profile full` run; B512, optionally, a `--profile batch512` run (batch 512 with
-longer windows and more clients, with its own plain-PyTorch ceiling); ENC, optionally, a
-`--profile encoder1` run (all GPU with one encoder instance, against two). Targets are judged
-within one run each. Writes OUT/dataplane_TAG.md (with an addendum for ENC), OUT/
-dataplane_TAG_encoder1.md (ENC in full) and OUT/dataplane_TAG_{batch,load}.png; numpy and
-matplotlib only, so it runs where the JSON is (not on the GPU machine).
+longer windows and more clients, with its own plain-PyTorch ceiling); LEV, optionally, a
+`--profile levers512` run (the all-GPU layout as shipped against two encoder instances and a
+one-thread tokenizer, and baseline (b), at batch 512). Targets are judged within one run each.
+Writes OUT/dataplane_TAG.md (with an addendum for LEV), OUT/dataplane_TAG_levers512.md (LEV in
+full) and OUT/dataplane_TAG_{batch,load}.png; numpy and matplotlib only, so it runs where the
+JSON is (not on the GPU machine).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ LABELS = {
     "models-gpu": "Inferline, pre/post CPU + models GPU",
     "all-cpu": "Inferline, all CPU",
     "all-gpu-plain": "Inferline, all GPU, levers off",
-    "all-gpu-1enc": "Inferline, all GPU, one encoder instance",
-    "all-gpu-1enc-b1024": "Inferline, all GPU, one encoder instance batching 1,024",
+    "all-gpu-2enc": "Inferline, all GPU, two encoder instances of 512",
+    "all-gpu-tok1": "Inferline, all GPU, one tokenizer thread",
     "monolith": "(b) one Python process + HTTP",
     "chain": "(c) server per model + HTTP router",
 }
@@ -165,7 +166,7 @@ def targets(runs: list[tuple[str, Res]]) -> list[str]:
     return rows
 
 
-def levers(full: Res) -> list[str]:
+def levers_off_on(full: Res) -> list[str]:
     rows = [
         "| point | levers off: samples/s, p50 ms | levers on: samples/s, p50 ms | encoder step "
         "(compute per request, off -> on) |",
@@ -288,11 +289,20 @@ def step_tables(label: str, res: Res) -> list[str]:
     return lines
 
 
-def markdown(runs: list[tuple[str, Res]], plots: list[str], enc: Res | None = None) -> str:
+def gpu_name(env: Res) -> str:
+    """ "H100" from "NVIDIA H100 80GB HBM3, 580.159.04, ..." (the first model-like word)."""
+    smi = str(env.get("nvidia_smi") or env.get("gpu") or "")
+    m = re.search(r"\b([A-Z]+\d+[A-Z]*)\b", smi.split(",")[0])
+    return m.group(1) if m else "no GPU"
+
+
+def markdown(
+    runs: list[tuple[str, Res]], plots: list[str], levers: Res | None = None, tag: str = ""
+) -> str:
     full = runs[0][1]
     env, art = full["environment"], full["artifacts"]
     lines = [
-        "# Data plane: Inferline's three layouts against three baselines (H200)",
+        f"# Data plane: Inferline's three layouts against three baselines ({gpu_name(env)})",
         "",
         f"GPU: {env.get('nvidia_smi') or env.get('gpu') or 'none'}. CPU: {env.get('cpu_model')}, "
         f"{env.get('cpu_count')} cores; kernel {env.get('kernel')}. Python {env['python']}, "
@@ -323,7 +333,7 @@ def markdown(runs: list[tuple[str, Res]], plots: list[str], enc: Res | None = No
         "",
         "## What the levers are worth (all GPU: instances, dynamic batching, CUDA graphs off/on)",
         "",
-        *levers(full),
+        *levers_off_on(full),
         "",
         "## (a) The encoder alone in plain PyTorch",
         "",
@@ -350,21 +360,21 @@ def markdown(runs: list[tuple[str, Res]], plots: list[str], enc: Res | None = No
     for label, r in runs:
         lines += step_tables(label, r)
     lines += ["", *[f"![{p}]({p})" for p in plots]]
-    if enc:
+    if levers:
         lines += [
             "",
-            "## Addendum: one encoder instance (encoder1 run)",
+            "## Addendum: the levers at batch 512 (levers512 run)",
             "",
-            f"{enc['started']}, {fmt(enc.get('elapsed_s'))} s: `{enc['command']}`; every "
-            "point and step in [dataplane_nvidia-h200_encoder1.md]"
-            "(dataplane_nvidia-h200_encoder1.md).",
+            f"{levers['started']}, {fmt(levers.get('elapsed_s'))} s: `{levers['command']}`; "
+            f"every point and step in [dataplane_{tag}_levers512.md]"
+            f"(dataplane_{tag}_levers512.md).",
             "",
-            *encoder1_summary(enc),
+            *levers_summary(levers),
         ]
     return "\n".join(lines) + "\n"
 
 
-# ---- the encoder-instance experiment (--profile encoder1) -----------------------------------
+# ---- the levers at batch 512 (--profile levers512) -------------------------------------------
 
 
 def encoder_settings(res: Res, name: str) -> str:
@@ -372,60 +382,80 @@ def encoder_settings(res: Res, name: str) -> str:
     config = res["systems"][name].get("extra", {}).get("configs", {}).get(f"{name}-encoder", "")
     count = re.search(r"count: (\d+)", config)
     mbs = re.search(r"max_batch_size: (\d+)", config)
-    return f"{count.group(1) if count else '?'} x maxBatchSize {mbs.group(1) if mbs else '?'}"
+    return f"{count.group(1) if count else '?'} x {mbs.group(1) if mbs else '?'}"
 
 
-def encoder1_summary(res: Res) -> list[str]:
+def tokenizer_threads(res: Res, name: str) -> str:
+    config = res["systems"][name].get("extra", {}).get("configs", {}).get(f"{name}-preprocess", "")
+    m = re.search(r'key: "TOKENIZER_THREADS"\s*value\s*\{\s*string_value: "(\d+)"', config)
+    return m.group(1) if m else "1"
+
+
+def step_ms(p: dict[str, Any] | None, step: str) -> float | None:
+    """Compute (input + infer + output) per execution of `step` at point `p`, in ms."""
+    s = ((p or {}).get("steps") or {}).get(step)
+    if not s:
+        return None
+    return float(s["compute_input_us"] + s["compute_infer_us"] + s["compute_output_us"]) / 1e3
+
+
+LEVERS = ("all-gpu", "all-gpu-2enc", "all-gpu-tok1")
+
+
+def levers_summary(res: Res) -> list[str]:
     eager, script = plain(res, "eager", 512), plain(res, "torchscript", 512)
+    b4, b8 = tput(point(res, "monolith", 512, 4)), tput(point(res, "monolith", 512, 8))
     rows = [
         f"(a) in the same run, batch 512: eager {fmt(tput(eager))} samples/s "
         f"({fmt(eager['median_ms'] if eager else None, 1)} ms), TorchScript "
-        f"{fmt(tput(script))} samples/s. Samples/s: the median of the three 4 s windows (the "
-        "benchmark's measure) and, after the slash, all windows pooled.",
+        f"{fmt(tput(script))} samples/s; (b) one Python process: {fmt(b4)} samples/s at 512 x 4, "
+        f"{fmt(b8)} at 512 x 8. Samples/s: the median of the three 4 s windows (the benchmark's "
+        "measure) and, after the slash, all windows pooled.",
         "",
-        "| pipeline | encoder: instances x maxBatchSize | batch 512 x 16: samples/s "
-        "| % of (a) eager | batch 512 x 8: samples/s | batch 1 p50 ms "
-        "| encoder: executions, mean batch, compute per execution at 512 x 16 |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| pipeline | encoder instances x maxBatchSize | tokenizer threads "
+        "| 512 x 16: samples/s | % of (a) eager | 512 x 8: samples/s | x (b) "
+        "| 512 x 4: samples/s | x (b) | batch 1 p50 ms "
+        "| encoder per execution at 512 x 16 (mean batch) | preprocess per request at 512 x 4 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in ("all-gpu", "all-gpu-1enc", "all-gpu-1enc-b1024"):
+    for name in LEVERS:
         if name not in res["systems"]:
             continue
-        p16, p8, b1 = point(res, name, 512, 16), point(res, name, 512, 8), point(res, name, 1, 1)
+        p16, p8, p4 = (point(res, name, 512, c) for c in (16, 8, 4))
+        b1 = point(res, name, 1, 1)
         enc = ((p16 or {}).get("steps") or {}).get(f"{name}-encoder", {})
-        # Triton charges every request of a batched execution the whole execution's time.
-        per_exec = (
-            (enc["compute_input_us"] + enc["compute_infer_us"] + enc["compute_output_us"]) / 1e3
-            if enc
-            else None
-        )
         q_med, q_all = ratio(tput(p16), tput(eager)), ratio(pooled(p16), tput(eager))
+        x8, x4 = ratio(tput(p8), b8), ratio(tput(p4), b4)
         rows.append(
-            f"| {LABELS[name]} | {encoder_settings(res, name)} | {fmt(tput(p16))} / "
-            f"{fmt(pooled(p16))} | {fmt(100 * q_med if q_med else None, 1)} / "
-            f"{fmt(100 * q_all if q_all else None, 1)} | {fmt(tput(p8))} / {fmt(pooled(p8))} "
-            f"| {fmt(b1['p50_ms'] if b1 else None, 2)} | {fmt(enc.get('executions'))}, "
-            f"{fmt(enc.get('mean_batch'), 0)}, {fmt(per_exec, 1)} ms |"
+            f"| {LABELS[name]} | {encoder_settings(res, name)} | {tokenizer_threads(res, name)} "
+            f"| {fmt(tput(p16))} / {fmt(pooled(p16))} "
+            f"| {fmt(100 * q_med if q_med else None, 1)} / "
+            f"{fmt(100 * q_all if q_all else None, 1)} "
+            f"| {fmt(tput(p8))} / {fmt(pooled(p8))} | {fmt(x8, 2)} "
+            f"| {fmt(tput(p4))} / {fmt(pooled(p4))} | {fmt(x4, 2)} "
+            f"| {fmt(b1['p50_ms'] if b1 else None, 2)} "
+            f"| {fmt(step_ms(p16, f'{name}-encoder'), 1)} ms ({fmt(enc.get('mean_batch'), 0)}) "
+            f"| {fmt(step_ms(p4, f'{name}-preprocess'), 0)} ms |"
         )
     return rows
 
 
-def encoder1_markdown(res: Res) -> str:
+def levers_markdown(res: Res, tag: str) -> str:
     env = res["environment"]
-    label = "encoder1 run"
+    label = "levers512 run"
     lines = [
-        "# Data plane, all GPU with one encoder instance (H200)",
+        f"# Data plane, the all-GPU layout's levers at batch 512 ({gpu_name(env)})",
         "",
         f"GPU: {env.get('nvidia_smi') or env.get('gpu') or 'none'}. CPU: {env.get('cpu_model')}, "
         f"{env.get('cpu_count')} cores. Python {env['python']}, torch {env['torch']}. "
         f"{res['started']}, {fmt(res.get('elapsed_s'))} s: `{res['command']}`",
         "",
-        "The all-GPU layout (bench/dataplane/pipeline/models.yaml + all-gpu.yaml) against two "
-        "variants that change Model fields only (run.py's VARIANTS): `all-gpu-1enc` sets the "
-        "encoder's `instances: 1` (instead of 2), `all-gpu-1enc-b1024` also its `maxBatchSize: "
-        "1024`, so the dynamic batcher hands two 512-passage requests to one execution.",
+        "The all-GPU layout as shipped (bench/dataplane/pipeline/models.yaml + all-gpu.yaml: one "
+        "encoder instance of maxBatchSize 1,024, the preprocess tokenizer on 4 threads) against "
+        "two variants that change Model fields only (run.py's VARIANTS): `all-gpu-2enc`, two "
+        "encoder instances of maxBatchSize 512; `all-gpu-tok1`, the tokenizer on one thread.",
         "",
-        *encoder1_summary(res),
+        *levers_summary(res),
         "",
         "## (a) The encoder alone in plain PyTorch",
         "",
@@ -535,7 +565,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("results", type=Path, help="a --profile full run's dataplane.json")
     p.add_argument("--batch512", type=Path, help="a --profile batch512 run's dataplane.json")
-    p.add_argument("--encoder1", type=Path, help="a --profile encoder1 run's dataplane.json")
+    p.add_argument("--levers512", type=Path, help="a --profile levers512 run's dataplane.json")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "results")
     p.add_argument("--tag", default="nvidia-h200")
     args = p.parse_args()
@@ -544,10 +574,12 @@ def main() -> int:
         runs.append(("batch-512 run", json.loads(args.batch512.read_text())))
     args.out.mkdir(parents=True, exist_ok=True)
     plots = plot(runs, args.out, args.tag)
-    enc = json.loads(args.encoder1.read_text()) if args.encoder1 else None
-    (args.out / f"dataplane_{args.tag}.md").write_text(markdown(runs, plots, enc))
-    if enc:
-        (args.out / f"dataplane_{args.tag}_encoder1.md").write_text(encoder1_markdown(enc))
+    levers = json.loads(args.levers512.read_text()) if args.levers512 else None
+    (args.out / f"dataplane_{args.tag}.md").write_text(markdown(runs, plots, levers, args.tag))
+    if levers:
+        (args.out / f"dataplane_{args.tag}_levers512.md").write_text(
+            levers_markdown(levers, args.tag)
+        )
     print(f"wrote {args.out / f'dataplane_{args.tag}.md'} and {', '.join(plots)}")
     return 0
 

@@ -14,10 +14,10 @@ Systems (each started, checked, measured and stopped in turn, alone on the machi
   chain              (c) a server per model and an HTTP router (handmade.py)
   all-gpu-plain      the all-gpu manifests with the levers off (instances 1, no dynamic
                      batching, no CUDA graphs): what the levers are worth
-  all-gpu-1enc       the all-gpu manifests with one encoder instance (two stub processes
-                     time-slice the GPU without MPS)
-  all-gpu-1enc-b1024 one encoder instance whose dynamic batcher joins two 512-requests
-                     (Model maxBatchSize 1024): one hand-off per 1,024 passages
+  all-gpu-2enc       the all-gpu manifests with two encoder instances of maxBatchSize 512
+                     (the layout before: two stub processes time-slice the GPU without MPS)
+  all-gpu-tok1       the all-gpu manifests with the preprocess tokenizer on one thread (the
+                     layout before: a 512-text request is tokenized by one core)
   plain-torch-compile  (a) with torch.compile (last: it compiles for a minute or more)
 
 Every system gets the same requests (real passages, `batch` texts each) from the same load
@@ -103,13 +103,17 @@ PROFILES: dict[str, dict[str, Any]] = {
         ],
         "compile": ["--compile-batches", "512"],
     },
-    # The encoder-instance experiment at batch 512 (same windows as batch512): one encoder
-    # process against two, and one that batches two 512-requests per execution.
-    "encoder1": {
+    # The levers at batch 512 (same windows as batch512): the layout as shipped against the
+    # same with two encoder processes, and with a one-thread tokenizer; the baseline (b) at the
+    # same points, for the 2x target.
+    "levers512": {
         "timing": {"warmup_s": 1.5, "window_s": 4.0, "reps": 3},
         "points": {
-            name: [(512, 16), (512, 8), (1, 1)]
-            for name in ("all-gpu", "all-gpu-1enc", "all-gpu-1enc-b1024")
+            **{
+                name: [(512, 16), (512, 8), (512, 4), (1, 1)]
+                for name in ("all-gpu", "all-gpu-2enc", "all-gpu-tok1")
+            },
+            "monolith": [(512, 8), (512, 4)],
         },
         "cpu_timing": {"warmup_s": 1.5, "window_s": 4.0, "reps": 3},
         "plain_torch": [
@@ -151,8 +155,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 ORDER = [
     "plain-torch",
     "all-gpu",
-    "all-gpu-1enc",
-    "all-gpu-1enc-b1024",
+    "all-gpu-2enc",
+    "all-gpu-tok1",
     "monolith",
     "chain",
     "models-gpu",
@@ -165,8 +169,8 @@ LAYOUT_FILES = {
     "models-gpu": "models-gpu.yaml",
     "all-cpu": "all-cpu.yaml",
     "all-gpu-plain": "all-gpu.yaml",
-    "all-gpu-1enc": "all-gpu.yaml",
-    "all-gpu-1enc-b1024": "all-gpu.yaml",
+    "all-gpu-2enc": "all-gpu.yaml",
+    "all-gpu-tok1": "all-gpu.yaml",
 }
 # Variants of a layout as a user would write them: Model fields changed (None: removed), per
 # Model name; "*" applies to every Model.
@@ -174,8 +178,8 @@ ENCODER = "bench-encoder-fp16"
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     # The levers off: one instance per model, no dynamic batching, no CUDA graphs.
     "all-gpu-plain": {"*": {"instances": 1, "dynamicBatching": None, "parameters": None}},
-    "all-gpu-1enc": {ENCODER: {"instances": 1}},
-    "all-gpu-1enc-b1024": {ENCODER: {"instances": 1, "maxBatchSize": 1024}},
+    "all-gpu-2enc": {ENCODER: {"instances": 2, "maxBatchSize": 512}},
+    "all-gpu-tok1": {"bench-preprocess": {"parameters": None}},
 }
 
 

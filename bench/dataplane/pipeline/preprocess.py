@@ -21,9 +21,6 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer
 
-# One thread per instance: Model.instances runs several preprocess processes side by side, and
-# each tokenizing with every core would only make them fight for the cores.
-os.environ["TOKENIZERS_PARALLELISM"] = "false"
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from textfeatures import N_FEATURES, all_features  # noqa: E402
@@ -38,6 +35,15 @@ def _last_dim(model_config: dict[str, Any], name: str) -> int:
     raise ValueError(f"the model configuration has no output {name}")
 
 
+def _tokenizer_threads(model_config: dict[str, Any]) -> int:
+    """The Model's TOKENIZER_THREADS parameter (default 1). Model.instances runs several
+    preprocess processes side by side, so each tokenizing with every core would make them fight
+    for the cores; but one 512-text request is tokenized by one instance, and a few threads
+    there shorten it while few requests are in flight. The features stay on one thread (Python)."""
+    value = model_config.get("parameters", {}).get("TOKENIZER_THREADS", {}).get("string_value")
+    return max(1, int(value or 1))
+
+
 def _decode(value: object) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
@@ -48,6 +54,10 @@ class TritonPythonModel:
         self.max_length = _last_dim(config, "INPUT_IDS")
         if _last_dim(config, "FEATURES") != N_FEATURES:
             raise ValueError(f"FEATURES must have {N_FEATURES} values per text")
+        # Read by the tokenizers library when it first tokenizes (its thread pool is lazy).
+        threads = _tokenizer_threads(config)
+        os.environ["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
+        os.environ["RAYON_NUM_THREADS"] = str(threads)
         self.tokenizer = Tokenizer.from_file(os.path.join(HERE, "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_length)
         pad_id = self.tokenizer.token_to_id("[PAD]")
