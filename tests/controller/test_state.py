@@ -281,3 +281,20 @@ def test_endpoint_slices_say_which_pods_the_service_routes_to() -> None:
     assert s.routed(("ml", "a")) is None
     # a Service without the pipeline label (not ours) is not tracked
     assert s.on_endpoint_slice(None, eps("x", ("p9", True)) | {"metadata": {"name": "x"}}) == set()
+
+
+def test_a_child_event_that_changes_nothing_we_read_is_no_news() -> None:
+    s = state()
+    s.on_pipeline(None, pipeline("a"))
+    cm = child("ConfigMap", "a-code", "a", resourceVersion="5")
+    assert s.on_child(None, cm) == {("ml", "a")}
+    assert s.on_child(None, cm) == set()  # our apply's response, then its watch event
+    assert s.on_child(None, child("ConfigMap", "a-code", "a", resourceVersion="6")) == {("ml", "a")}
+    pdb = child("PodDisruptionBudget", "a", "a", generation=1)
+    assert s.on_child(None, pdb) == {("ml", "a")}
+    assert s.on_child(None, pdb | {"status": {"currentHealthy": 2}}) == set()  # its status
+    deployment = child("Deployment", "a", "a", generation=1)
+    assert s.on_child(None, deployment) == {("ml", "a")}
+    assert s.on_child(None, deployment) == set()
+    assert s.on_child(None, deployment | {"status": {"readyReplicas": 1}}) == {("ml", "a")}
+    assert s.on_child(DELETED, pdb) == {("ml", "a")}

@@ -287,9 +287,16 @@ class ClusterState:
             # rollout, which reads as rolled out, and a fingerprint that asks for a re-apply.
             if known is not None and known.uid == view.uid and view.generation < known.generation:
                 return set()
+            same = owned.get((ref.kind, ref.name)) == ref and known == view
             owned[(ref.kind, ref.name)] = ref
             self.deployments[key] = view
+            if same:
+                return set()
         else:
+            # Our own apply coming back (recorded from its response), or a status update the
+            # fingerprint ignores (a PodDisruptionBudget's): no news.
+            if owned.get((ref.kind, ref.name)) == ref:
+                return set()
             owned[(ref.kind, ref.name)] = ref
         return {key} if key in self.pipelines else set()
 
