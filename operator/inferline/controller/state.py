@@ -78,6 +78,13 @@ def _without_status(body: Obj) -> Obj:
     return {k: v for k, v in body.items() if k != "status"} | {"metadata": meta}
 
 
+def labelled_key(body: Obj) -> Key | None:
+    """The pipeline an object is labelled with (children, pods, claims, EndpointSlices)."""
+    meta = body.get("metadata") or {}
+    pipeline = (meta.get("labels") or {}).get(names.LABEL_PIPELINE)
+    return (str(meta.get("namespace") or "default"), pipeline) if pipeline else None
+
+
 def routed_pods(endpoint_slice: Obj) -> frozenset[str]:
     """The pods an EndpointSlice marks ready: what the Service sends traffic to (an unset
     `ready` means ready, as the API says; a terminating pod is never ready)."""
@@ -268,11 +275,9 @@ class ClusterState:
     # -- what each pipeline owns ----------------------------------------------------------------
 
     def on_child(self, event: str | None, body: Obj) -> set[Key]:
-        meta = body.get("metadata") or {}
-        pipeline = (meta.get("labels") or {}).get(names.LABEL_PIPELINE)
-        if not pipeline:
+        key = labelled_key(body)
+        if key is None:
             return set()
-        key = (str(meta.get("namespace") or "default"), pipeline)
         ref = ChildRef.from_body(body)
         owned = self.children.setdefault(key, {})
         if event == DELETED:
@@ -301,13 +306,11 @@ class ClusterState:
         return {key} if key in self.pipelines else set()
 
     def on_endpoint_slice(self, event: str | None, body: Obj) -> set[Key]:
-        meta = body.get("metadata") or {}
-        pipeline = (meta.get("labels") or {}).get(names.LABEL_PIPELINE)
-        if not pipeline:
+        key = labelled_key(body)
+        if key is None:
             return set()
-        key = (str(meta.get("namespace") or "default"), pipeline)
         slices = self.endpoints.setdefault(key, {})
-        name = str(meta.get("name"))
+        name = str((body.get("metadata") or {}).get("name"))
         before = slices.get(name)
         if event == DELETED:
             slices.pop(name, None)
@@ -325,13 +328,11 @@ class ClusterState:
         return frozenset().union(*slices.values()) if slices else None
 
     def on_pod(self, event: str | None, body: Obj) -> set[Key]:
-        meta = body.get("metadata") or {}
-        pipeline = (meta.get("labels") or {}).get(names.LABEL_PIPELINE)
-        if not pipeline:
+        key = labelled_key(body)
+        if key is None:
             return set()
-        key = (str(meta.get("namespace") or "default"), pipeline)
         pods = self.pods.setdefault(key, {})
-        name = str(meta.get("name"))
+        name = str((body.get("metadata") or {}).get("name"))
         if event == DELETED:
             pods.pop(name, None)
         else:
@@ -354,13 +355,11 @@ class ClusterState:
 
     def on_claim(self, event: str | None, body: Obj) -> set[Key]:
         """A pod's ResourceClaim, made from the pipeline's template (whose labels it carries)."""
-        meta = body.get("metadata") or {}
-        pipeline = (meta.get("labels") or {}).get(names.LABEL_PIPELINE)
-        if not pipeline:
+        key = labelled_key(body)
+        if key is None:
             return set()
-        key = (str(meta.get("namespace") or "default"), pipeline)
         claims = self.claims.setdefault(key, {})
-        name = str(meta.get("name"))
+        name = str((body.get("metadata") or {}).get("name"))
         if event == DELETED:
             if claims.pop(name, None) is None:
                 return set()
