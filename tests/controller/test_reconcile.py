@@ -178,3 +178,50 @@ def test_a_changed_spec_is_not_ready_on_the_old_rollout_before_the_watch_catches
     serving_pods(state, "p-3", "p-4", gone=("p-1", "p-2"))
     asyncio.run(reconciler.reconcile(key))
     assert ready(api.statuses[-1])["status"] == "True"
+
+
+def test_status_only_reconciles_reuse_the_plan_until_an_input_or_a_child_changes() -> None:
+    api = Apiserver()
+    state = ClusterState(node_view=lambda _: None)
+    state.on_cluster_backend(None, backend())
+    reconciler = Reconciler(state, api, place_pipeline, RuntimeSettings(), Metrics())  # type: ignore[arg-type]
+    plans = 0
+    plan = reconciler.plan
+
+    def counting(body: Obj) -> Any:
+        nonlocal plans
+        plans += 1
+        return plan(body)
+
+    reconciler.plan = counting  # type: ignore[method-assign]
+    key = (NS, "p")
+
+    def reconcile(expect_plans: int, **kwargs: Any) -> None:
+        asyncio.run(reconciler.reconcile(key, **kwargs))
+        assert plans == expect_plans
+
+    state.on_pipeline(None, pipeline("2.0", generation=1))
+    reconcile(1)
+    for o in api.objects.values():  # the watch brings our applies back
+        state.on_child(None, o)
+    # the rollout, pods and endpoints move on: status only
+    state.on_child(None, rolled_out(api.objects[("Deployment", "p")], 2))
+    serving_pods(state, "p-1", "p-2")
+    reconcile(1)
+    assert ready(api.statuses[-1])["status"] == "True"
+    # someone edits a child: planned again, and the child put back
+    edited = copy.deepcopy(api.objects[("Service", "p")])
+    edited["metadata"]["resourceVersion"] = "edited"
+    state.on_child(None, edited)
+    applies = len(api.applies)
+    reconcile(2)
+    assert api.applies[applies:] == ["Service"]
+    reconcile(2)
+    # a plan input other than the pipeline changes (a ClusterBackend, here the same one again)
+    state.on_cluster_backend(None, backend())
+    reconcile(3)
+    # the spec changes
+    state.on_pipeline(None, pipeline("3.0", generation=2))
+    reconcile(4)
+    # a forced resync plans again
+    reconcile(5, force=True)

@@ -30,7 +30,7 @@ from ..errors import UserError
 from ..render import kube as render
 from .kube import Kube, api_error
 from .metrics import Metrics
-from .state import ClusterState, Key, fingerprint
+from .state import ClusterState, Key, fingerprint, without_status
 from .status import StatusResult, Transition, Verdict, compute_status
 
 log = logging.getLogger("inferline.controller")
@@ -64,6 +64,19 @@ class Plan:
     pipeline: InferencePipeline | None = None
 
 
+@dataclass(frozen=True)
+class Planned:
+    """What the last applied plan concluded, without what it rendered (holding every
+    pipeline's rendered children costs too much memory): while nothing the plan read has
+    changed and every child is as it was applied, a reconcile reuses this instead of compiling
+    again (most reconciles are pods and rollouts moving on, which only status reads)."""
+
+    inputs: str  # digest of the pipeline (less status), the state's epoch, the settings
+    verdict: Verdict
+    desired: frozenset[tuple[str, str]]  # (kind, name) of the children it rendered
+    owner_uid: str
+
+
 class Reconciler:
     def __init__(
         self,
@@ -85,6 +98,7 @@ class Reconciler:
         self.component = component
         # What we last applied per pipeline: the desired hash and each child's fingerprint.
         self._applied: dict[Key, tuple[str, dict[tuple[str, str], str]]] = {}
+        self._planned: dict[Key, Planned] = {}
 
     # -- the loop body ------------------------------------------------------------------------
 
@@ -97,19 +111,30 @@ class Reconciler:
         body = self.state.pipelines.get(key)
         if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
             self._applied.pop(key, None)
+            self._planned.pop(key, None)
             return False  # deleted: the garbage collector removes the children
         started = time.monotonic()
-        plan = self.plan(body)
-        verdict = plan.verdict
-        if plan.children is not None and plan.pipeline is not None:
-            try:
-                await self._apply(key, plan.pipeline, plan.children, force=force)
-                await self._prune(key, plan.pipeline, plan.children)
-                verdict = replace(verdict, applied=True)
-            except ApiException as e:
-                message = f"applying the pipeline's objects failed: {api_error(e)}"
-                log.warning("%s/%s: %s", *key, message)
-                verdict = replace(verdict, reason=Reason.APPLY_FAILED, message=message)
+        inputs = self._inputs(body)
+        planned = self._planned.pop(key, None)
+        if not force and planned and planned.inputs == inputs and self._intact(key):
+            verdict = planned.verdict
+            await self._prune(key, planned.owner_uid, planned.desired)
+            self._planned[key] = planned
+        else:
+            plan = self.plan(body)
+            verdict = plan.verdict
+            if plan.children is not None and plan.pipeline is not None:
+                uid = str(plan.pipeline.metadata.uid)
+                desired = frozenset((o["kind"], o["metadata"]["name"]) for o in plan.children.all)
+                try:
+                    await self._apply(key, plan.pipeline, plan.children, force=force)
+                    await self._prune(key, uid, desired)
+                    verdict = replace(verdict, applied=True)
+                    self._planned[key] = Planned(inputs, verdict, desired, uid)
+                except ApiException as e:
+                    message = f"applying the pipeline's objects failed: {api_error(e)}"
+                    log.warning("%s/%s: %s", *key, message)
+                    verdict = replace(verdict, reason=Reason.APPLY_FAILED, message=message)
         result = self._status(body, verdict)
         await self._write_status(key, body, result)
         took = time.monotonic() - started
@@ -118,6 +143,20 @@ class Reconciler:
         return verdict.retrying
 
     # -- deciding -------------------------------------------------------------------------------
+
+    def _inputs(self, body: Obj) -> str:
+        """A digest of everything plan() reads: the pipeline less its status, the state's
+        epoch (Models, Backends, nodes, DRA) and the operator's settings."""
+        doc = [without_status(body), self.state.epoch, repr(self.settings)]
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _intact(self, key: Key) -> bool:
+        """Every child we last applied is still there as we applied it."""
+        _, last = self._applied.get(key, ("", {}))
+        observed = self.state.children.get(key, {})
+        return bool(last) and all(
+            (ref := observed.get(k)) is not None and ref.fingerprint == f for k, f in last.items()
+        )
 
     def plan(self, body: Obj) -> Plan:
         """What the spec asks for, from the state at hand (pure but for reading the state)."""
@@ -205,16 +244,15 @@ class Reconciler:
         await asyncio.gather(*(one(o) for o in todo if not any(o is f for f in first)))
         self._applied[key] = (desired, fingerprints)
 
-    async def _prune(self, key: Key, pipe: InferencePipeline, children: render.Children) -> None:
+    async def _prune(self, key: Key, owner_uid: str, desired: frozenset[tuple[str, str]]) -> None:
         """Delete what this pipeline owns but no longer renders (render ConfigMaps and claim
         templates only once no pod of the pipeline uses them: a pod of the previous rollout
         that is recreated still needs them)."""
-        desired = {(o["kind"], o["metadata"]["name"]) for o in children.all}
         pods = self.state.pods.get(key, {}).values()
         in_use = {("ConfigMap", cm) for pod in pods for cm in pod.config_maps}
         in_use |= {("ResourceClaimTemplate", t) for pod in pods for t in pod.claim_templates}
         for (kind, name), ref in list(self.state.children.get(key, {}).items()):
-            if (kind, name) in desired or ref.owner_uid != pipe.metadata.uid:
+            if (kind, name) in desired or ref.owner_uid != owner_uid:
                 continue
             if (kind, name) in in_use:
                 continue

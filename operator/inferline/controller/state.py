@@ -68,7 +68,7 @@ class ChildRef:
         )
 
 
-def _without_status(body: Obj) -> Obj:
+def without_status(body: Obj) -> Obj:
     """What a reconcile reads of a pipeline, less status and the fields every write changes."""
     meta = {
         k: v
@@ -138,6 +138,9 @@ class ClusterState:
     endpoints: dict[Key, dict[str, frozenset[str]]] = field(default_factory=dict)
     claims: dict[Key, dict[str, ClaimView]] = field(default_factory=dict)
     _dra: DraInventory | None = field(default=None, repr=False)  # built on demand, until it changes
+    # Moves whenever something a pipeline's plan reads besides the pipeline itself changes (a
+    # Model, a Backend, what the nodes or DRA offer): a plan made at another epoch is stale.
+    epoch: int = 0
 
     # -- the objects pipelines reference --------------------------------------------------------
 
@@ -167,7 +170,7 @@ class ClusterState:
             return set()
         old = self.pipelines.get(key)
         self.pipelines[key] = body
-        if old is not None and _without_status(old) == _without_status(body):
+        if old is not None and without_status(old) == without_status(body):
             return set()  # our own status write (or the autoscaler's) coming back: no news
         return {key}
 
@@ -266,6 +269,8 @@ class ClusterState:
         return self._dra
 
     def _using(self, namespace: str | None, uses: Callable[[Obj], bool]) -> set[Key]:
+        """The pipelines a change of a plan input concerns (every caller is such a change)."""
+        self.epoch += 1
         return {
             k
             for k, body in self.pipelines.items()
