@@ -289,25 +289,28 @@ class ClusterState:
             owned.pop((ref.kind, ref.name), None)
             if ref.kind == "Deployment":
                 self.deployments.pop(key, None)
-        elif ref.kind == "Deployment":
-            view = DeploymentView.from_deployment(body)
-            known = self.deployments.get(key)
-            # The reconciler records its own apply's response. A watch event from before it (a
-            # lower generation of the same object) is old news: it would bring back the previous
-            # rollout, which reads as rolled out, and a fingerprint that asks for a re-apply.
-            if known is not None and known.uid == view.uid and view.generation < known.generation:
-                return set()
-            same = owned.get((ref.kind, ref.name)) == ref and known == view
-            owned[(ref.kind, ref.name)] = ref
-            self.deployments[key] = view
-            if same:
-                return set()
         else:
             # Our own apply coming back (recorded from its response), or a status update the
-            # fingerprint ignores (a PodDisruptionBudget's): no news.
-            if owned.get((ref.kind, ref.name)) == ref:
-                return set()
+            # fingerprint ignores (a PodDisruptionBudget's): no news, unless a Deployment's
+            # status (which status reads) moved.
+            news = owned.get((ref.kind, ref.name)) != ref
+            if ref.kind == "Deployment":
+                view = DeploymentView.from_deployment(body)
+                known = self.deployments.get(key)
+                # A watch event from before our own apply's response (a lower generation of the
+                # same object) is old news: it would bring back the previous rollout, which
+                # reads as rolled out, and a fingerprint that asks for a re-apply.
+                if (
+                    known is not None
+                    and known.uid == view.uid
+                    and view.generation < known.generation
+                ):
+                    return set()
+                news = news or known != view
+                self.deployments[key] = view
             owned[(ref.kind, ref.name)] = ref
+            if not news:
+                return set()
         return {key} if key in self.pipelines else set()
 
     def on_endpoint_slice(self, event: str | None, body: Obj) -> set[Key]:
