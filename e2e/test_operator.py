@@ -312,20 +312,35 @@ def test_kill_9_during_creates_and_edits_converges(
         config = next(f for f in rendered["files"] if f["path"] == f"{n}-scale/config.pbtxt")
         assert f'string_value: "{factors[n]}"' in config["text"]
         assert all(owned_by(o, p) for o in owned.values())
+
     # Nothing orphaned: every labelled object belongs to a pipeline that exists, and render
-    # ConfigMaps no pod uses any more are gone.
-    wait_for(
-        lambda: (
-            True
-            if all(
-                len([k for k in children(kubectl, namespace, n) if k.startswith("ConfigMap/")]) == 1
-                for n in factors
-            )
-            else None
-        ),
-        "superseded render ConfigMaps to be pruned",
-        60,
-    )
+    # ConfigMaps no pod uses any more are gone. (Pods deleted between the restarted operator's
+    # listing and its watches' are in no event: its sweep forgets them, or they would keep
+    # their ConfigMaps for good.)
+    def render_config_maps() -> dict[str, list[str]]:
+        return {
+            n: [k for k in children(kubectl, namespace, n) if k.startswith("ConfigMap/")]
+            for n in factors
+        }
+
+    try:
+        wait_for(
+            lambda: True if all(len(c) == 1 for c in render_config_maps().values()) else None,
+            "superseded render ConfigMaps to be pruned",
+            60,
+        )
+    except AssertionError as e:
+        using = {
+            p["metadata"]["name"]: [
+                v["configMap"]["name"] for v in p["spec"]["volumes"] if "configMap" in v
+            ]
+            for n in factors
+            for p in pods(kubectl, namespace, n)
+        }
+        raise AssertionError(
+            f"{e}: render ConfigMaps {render_config_maps()}; pods and the ConfigMaps they use "
+            f"{using}; the operator's log:\n{operator.log_tail(40)}"
+        ) from None
     assert operator.healthy()
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import kopf
 from kubernetes import client as k8s
@@ -32,7 +32,59 @@ from .metrics import Metrics
 from .placement import place_pipeline
 from .queue import WorkQueue, run_workers
 from .reconcile import Reconciler
-from .state import DELETED, ClusterState, Key, key_of
+from .state import DELETED, ClusterState, Ident, Key, key_of
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A kind the state is filled from at start. Labelled kinds (what pipelines own, their
+    pods, slices and claims) are listed by the pipeline label, and swept (see `_sweep`)."""
+
+    api_version: str
+    plural: str
+    kind: str
+    handler: str  # the ClusterState method its objects go to
+    scope: Literal["cluster", "namespaced", "labelled"] = "cluster"  # labelled: by the label
+
+
+SOURCES = [
+    Source("inferline.dev/v1alpha1", "models", "Model", "on_model", "namespaced"),
+    Source("inferline.dev/v1alpha1", "backends", "Backend", "on_backend", "namespaced"),
+    Source("inferline.dev/v1alpha1", "clusterbackends", "ClusterBackend", "on_cluster_backend"),
+    Source("v1", "nodes", "Node", "on_node"),
+    Source("v1", "configmaps", "ConfigMap", "on_child", "labelled"),
+    Source("v1", "services", "Service", "on_child", "labelled"),
+    Source("apps/v1", "deployments", "Deployment", "on_child", "labelled"),
+    Source("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", "on_child", "labelled"),
+    Source(
+        "autoscaling/v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        "on_child",
+        "labelled",
+    ),
+    Source("keda.sh/v1alpha1", "scaledobjects", "ScaledObject", "on_child", "labelled"),
+    Source("monitoring.coreos.com/v1", "servicemonitors", "ServiceMonitor", "on_child", "labelled"),
+    Source("v1", "pods", "Pod", "on_pod", "labelled"),
+    Source(
+        "discovery.k8s.io/v1", "endpointslices", "EndpointSlice", "on_endpoint_slice", "labelled"
+    ),
+]
+DRA_SOURCES = [
+    Source("resource.k8s.io/v1", "resourceslices", "ResourceSlice", "on_resource_slice"),
+    Source("resource.k8s.io/v1", "deviceclasses", "DeviceClass", "on_device_class"),
+    Source(
+        "resource.k8s.io/v1",
+        "resourceclaimtemplates",
+        "ResourceClaimTemplate",
+        "on_child",
+        "labelled",
+    ),
+    Source("resource.k8s.io/v1", "resourceclaims", "ResourceClaim", "on_claim", "labelled"),
+]
+
 
 log = logging.getLogger("inferline.controller")
 
@@ -44,6 +96,7 @@ class OperatorOptions:
     context: str | None = None
     workers: int = 4
     resync_seconds: float = 600
+    sweep_after_start_seconds: float = 10
     metrics_port: int = 8080  # 0: no metrics server
     health_port: int = 8081  # kopf's liveness endpoint; 0: none
     bind_address: str = "0.0.0.0"
@@ -179,55 +232,58 @@ class Controller:
                     raise
         return items
 
+    def _sources(self) -> list[Source]:
+        return SOURCES + DRA_SOURCES if self.opts.dra else SOURCES
+
+    def _list_source(self, source: Source) -> list[Obj]:
+        items = self._list(
+            source.api_version,
+            source.plural,
+            namespaced=source.scope != "cluster",
+            selector=names.LABEL_PIPELINE if source.scope == "labelled" else "",
+        )
+        for item in items:
+            # A list's items carry no apiVersion/kind; the state reads them.
+            item.setdefault("apiVersion", source.api_version)
+            item.setdefault("kind", source.kind)
+        return items
+
     def _prefill(self) -> None:
-        s = self.state
-        label = names.LABEL_PIPELINE
-        sources = [
-            ("inferline.dev/v1alpha1", "models", True, "", s.on_model),
-            ("inferline.dev/v1alpha1", "backends", True, "", s.on_backend),
-            ("inferline.dev/v1alpha1", "clusterbackends", False, "", s.on_cluster_backend),
-            ("v1", "nodes", False, "", s.on_node),
-            ("v1", "configmaps", True, label, s.on_child),
-            ("v1", "services", True, label, s.on_child),
-            ("apps/v1", "deployments", True, label, s.on_child),
-            ("policy/v1", "poddisruptionbudgets", True, label, s.on_child),
-            ("autoscaling/v2", "horizontalpodautoscalers", True, label, s.on_child),
-            ("keda.sh/v1alpha1", "scaledobjects", True, label, s.on_child),
-            ("v1", "pods", True, label, s.on_pod),
-            ("discovery.k8s.io/v1", "endpointslices", True, label, s.on_endpoint_slice),
-        ]
-        if self.opts.dra:
-            sources += [
-                ("resource.k8s.io/v1", "resourceslices", False, "", s.on_resource_slice),
-                ("resource.k8s.io/v1", "deviceclasses", False, "", s.on_device_class),
-                ("resource.k8s.io/v1", "resourceclaimtemplates", True, label, s.on_child),
-                ("resource.k8s.io/v1", "resourceclaims", True, label, s.on_claim),
-            ]
-        kinds = {
-            "models": "Model",
-            "backends": "Backend",
-            "clusterbackends": "ClusterBackend",
-            "nodes": "Node",
-            "configmaps": "ConfigMap",
-            "services": "Service",
-            "deployments": "Deployment",
-            "poddisruptionbudgets": "PodDisruptionBudget",
-            "horizontalpodautoscalers": "HorizontalPodAutoscaler",
-            "scaledobjects": "ScaledObject",
-            "pods": "Pod",
-            "endpointslices": "EndpointSlice",
-            "resourceslices": "ResourceSlice",
-            "deviceclasses": "DeviceClass",
-            "resourceclaimtemplates": "ResourceClaimTemplate",
-            "resourceclaims": "ResourceClaim",
-        }
-        for api_version, plural, namespaced, selector, update in sources:
-            for item in self._list(api_version, plural, namespaced=namespaced, selector=selector):
-                # A list's items carry no apiVersion/kind; the state reads them.
-                item.setdefault("apiVersion", api_version)
-                item.setdefault("kind", kinds[plural])
+        for source in self._sources():
+            update = getattr(self.state, source.handler)
+            for item in self._list_source(source):
                 update(None, item)
         self._refresh_optional_apis()
+
+    async def _sweep(self) -> None:
+        """List the labelled kinds again and forget what is known but no longer exists (see
+        ClusterState.sweep): the pipelines concerned are reconciled again."""
+        try:
+            await self._sweep_once()
+        except Exception:  # the next resync tries again; the loop must not die
+            log.exception("cannot list the pipelines' objects to forget deleted ones")
+
+    async def _sweep_once(self) -> None:
+        self.state.touched = set()
+        try:
+            kinds: set[str] = set()
+            listed: set[Ident] = set()
+            for source in self._sources():
+                if source.scope != "labelled":
+                    continue
+                items = await asyncio.to_thread(self._list_source, source)
+                kinds.add(source.kind)
+                listed |= {
+                    (source.kind, str(m.get("namespace")), str(m.get("name")))
+                    for m in (i.get("metadata") or {} for i in items)
+                }
+            touched = self.state.touched
+        finally:
+            self.state.touched = None
+        gone = self.state.sweep(kinds, listed, touched)
+        if gone:
+            log.info("forgot objects deleted unseen by the watches, of %d pipelines", len(gone))
+        self.enqueue(gone)
 
     def _refresh_optional_apis(self) -> None:
         """Render ServiceMonitors only where the Prometheus Operator's CRDs exist."""
@@ -245,10 +301,15 @@ class Controller:
             self.enqueue(self.state.pipelines)
 
     async def _resync(self) -> None:
-        """Re-apply every pipeline now and then: heals edits our watches cannot attribute."""
+        """Re-apply every pipeline now and then: heals edits our watches cannot attribute. A
+        sweep first, shortly after start (once kopf's watches have listed: deletions between
+        our listing and theirs are seen by neither), then with every resync."""
+        await asyncio.sleep(self.opts.sweep_after_start_seconds)
+        await self._sweep()
         while True:
             await asyncio.sleep(self.opts.resync_seconds)
             await asyncio.to_thread(self._refresh_optional_apis)
+            await self._sweep()
             self._force |= set(self.state.pipelines)
             self.enqueue(self.state.pipelines)
 

@@ -9,7 +9,7 @@ handlers enqueue. All of it runs on the event loop, so reconcile reads a consist
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from .status import ClaimView, DeploymentView, PodView
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name) of a pipeline
+Ident = tuple[str, str, str]  # (kind, namespace, name) of a labelled object
 
 DELETED = "DELETED"
 
@@ -141,6 +142,8 @@ class ClusterState:
     # Moves whenever something a pipeline's plan reads besides the pipeline itself changes (a
     # Model, a Backend, what the nodes or DRA offer): a plan made at another epoch is stale.
     epoch: int = 0
+    # While a relist runs (see `sweep`): the labelled objects an event came for meanwhile.
+    touched: set[Ident] | None = None
 
     # -- the objects pipelines reference --------------------------------------------------------
 
@@ -280,7 +283,7 @@ class ClusterState:
     # -- what each pipeline owns ----------------------------------------------------------------
 
     def on_child(self, event: str | None, body: Obj) -> set[Key]:
-        key = labelled_key(body)
+        key = self._labelled_event(body)
         if key is None:
             return set()
         ref = ChildRef.from_body(body)
@@ -314,7 +317,7 @@ class ClusterState:
         return {key} if key in self.pipelines else set()
 
     def on_endpoint_slice(self, event: str | None, body: Obj) -> set[Key]:
-        key = labelled_key(body)
+        key = self._labelled_event(body)
         if key is None:
             return set()
         slices = self.endpoints.setdefault(key, {})
@@ -336,7 +339,7 @@ class ClusterState:
         return frozenset().union(*slices.values()) if slices else None
 
     def on_pod(self, event: str | None, body: Obj) -> set[Key]:
-        key = labelled_key(body)
+        key = self._labelled_event(body)
         if key is None:
             return set()
         pods = self.pods.setdefault(key, {})
@@ -363,7 +366,7 @@ class ClusterState:
 
     def on_claim(self, event: str | None, body: Obj) -> set[Key]:
         """A pod's ResourceClaim, made from the pipeline's template (whose labels it carries)."""
-        key = labelled_key(body)
+        key = self._labelled_event(body)
         if key is None:
             return set()
         claims = self.claims.setdefault(key, {})
@@ -377,6 +380,59 @@ class ClusterState:
                 return set()
             claims[name] = view
         return {key} if key in self.pipelines else set()
+
+    def _labelled_event(self, body: Obj) -> Key | None:
+        key = labelled_key(body)
+        if key is not None and self.touched is not None:
+            meta = body.get("metadata") or {}
+            self.touched.add((str(body.get("kind")), key[0], str(meta.get("name"))))
+        return key
+
+    def labelled(self) -> Iterator[tuple[str, Key, str]]:
+        """(kind, pipeline, name) of every labelled object known: children, pods, slices, claims."""
+        for key, owned in self.children.items():
+            for kind, name in owned:
+                yield kind, key, name
+        tables: list[tuple[str, Mapping[Key, Mapping[str, object]]]] = [
+            ("Pod", self.pods),
+            ("EndpointSlice", self.endpoints),
+            ("ResourceClaim", self.claims),
+        ]
+        for kind, table in tables:
+            for key, named in table.items():
+                for name in named:
+                    yield kind, key, name
+
+    def sweep(self, kinds: set[str], listed: set[Ident], touched: set[Ident]) -> set[Key]:
+        """Forget the labelled objects of `kinds` that a relist did not return and no event
+        mentioned while it ran: deleted, but no watch said so. kopf's watches start from their
+        own listing, after the operator's first one; what is deleted in between (pods, in a
+        rollout) is in neither listing's events, and would stay known for good: a pod that is
+        gone would keep its render ConfigMap from being pruned. A watch that restarts on "410
+        Gone" lists again and loses deletions the same way."""
+        current = listed | touched
+        gone = [
+            (kind, key, name)
+            for kind, key, name in self.labelled()
+            if kind in kinds and (kind, key[0], name) not in current
+        ]
+        keys: set[Key] = set()
+        for kind, key, name in gone:
+            body = {
+                "kind": kind,
+                "metadata": {
+                    "name": name,
+                    "namespace": key[0],
+                    "labels": {names.LABEL_PIPELINE: key[1]},
+                },
+            }
+            on = {
+                "Pod": self.on_pod,
+                "EndpointSlice": self.on_endpoint_slice,
+                "ResourceClaim": self.on_claim,
+            }.get(kind, self.on_child)
+            keys |= on(DELETED, body)
+        return keys
 
     def forget(self, key: Key) -> None:
         """Drop what is known of a deleted pipeline's children (GC deletes them)."""

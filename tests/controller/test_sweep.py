@@ -1,0 +1,146 @@
+"""Objects deleted while no watch saw it: a relist forgets them, so a gone pod stops holding
+its render ConfigMap.
+
+kopf's watches list from scratch after the operator's own first listing; a pod deleted in
+between is in neither's events (likewise after a watch restarts on "410 Gone"). The apiserver
+here is the reconcile tests' fake, which can also list: what is under test is what the
+operator forgets, and that the prune then happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+from kubernetes import client as k8s
+
+from inferline.controller.main import SOURCES, Controller, OperatorOptions
+from inferline.controller.state import DELETED, ClusterState
+
+from .test_reconcile import NS, Apiserver, backend, pipeline, rolled_out
+
+Obj = dict[str, Any]
+KEY = (NS, "p")
+LABELS = {"inferline.dev/pipeline": "p"}
+
+
+class ListingApiserver(Apiserver):
+    """The reconcile tests' apiserver, with pods, and lists (cluster-wide, by kind)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pods: dict[str, Obj] = {}
+        self.on_list_pods: list[Any] = []  # callbacks: what happens while pods are listed
+
+    def request(self, method: str, path: str, *, query: Any = None, **_: Any) -> Obj:
+        assert method == "GET", (method, path)
+        plural = path.rsplit("/", 1)[-1]
+        kind = next(s.kind for s in SOURCES if s.plural == plural)
+        if kind == "Pod":
+            for callback in self.on_list_pods:
+                callback()
+            return {"items": [copy.deepcopy(p) for p in self.pods.values()]}
+        return {"items": [copy.deepcopy(o) for (k, _), o in self.objects.items() if k == kind]}
+
+
+def pod(name: str, config_map: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": LABELS},
+        "spec": {"volumes": [{"name": "rendered", "configMap": {"name": config_map}}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def render_config_maps(api: Apiserver) -> set[str]:
+    return {name for kind, name in api.objects if kind == "ConfigMap"}
+
+
+def test_a_pod_deleted_unseen_is_forgotten_by_the_sweep_and_its_config_map_pruned() -> None:
+    ctl = Controller(OperatorOptions(dra=False), k8s.Configuration())
+    api = ListingApiserver()
+    ctl.kube = ctl.reconciler.kube = api  # type: ignore[assignment]
+    state: ClusterState = ctl.state
+    state.on_cluster_backend(None, backend())
+
+    def reconcile() -> None:
+        asyncio.run(ctl.reconciler.reconcile(KEY))
+        for o in api.objects.values():  # the watch brings the applies and prunes back
+            state.on_child(None, o)
+        for kind, name in set(state.children[KEY]) - set(api.objects):
+            gone = {"kind": kind, "metadata": {"name": name, "namespace": NS, "labels": LABELS}}
+            state.on_child(DELETED, gone)
+        state.on_child(None, rolled_out(api.objects[("Deployment", "p")], 1))
+
+    def add_pod(name: str, config_map: str) -> None:
+        api.pods[name] = pod(name, config_map)
+        state.on_pod(None, api.pods[name])
+
+    state.on_pipeline(None, pipeline("2.0", generation=1))
+    reconcile()
+    (first,) = render_config_maps(api)
+    add_pod("p-old", first)
+
+    # The spec changes; the old pod still uses the first render ConfigMap: it stays.
+    state.on_pipeline(None, pipeline("3.0", generation=2))
+    reconcile()
+    second = (render_config_maps(api) - {first}).pop()
+    assert render_config_maps(api) == {first, second}
+    add_pod("p-new", second)
+
+    # The old pod is deleted, and no watch says so: the operator still believes it runs.
+    del api.pods["p-old"]
+    reconcile()
+    assert first in render_config_maps(api)
+
+    # A pod created while the sweep lists is known from its event, whatever the listing says.
+    api.on_list_pods.append(lambda: state.on_pod(None, pod("p-late", second)))
+    asyncio.run(ctl._sweep_once())
+    assert set(state.pods[KEY]) == {"p-new", "p-late"}
+    assert KEY in ctl.queue._due  # enqueued: its prune and status are due again
+    assert state.touched is None  # recording events stops with the sweep
+    reconcile()
+    assert render_config_maps(api) == {second}
+
+    # Nothing else was forgotten: every child the apiserver has is still known.
+    assert set(state.children[KEY]) == set(api.objects)
+    # A sweep that finds nothing gone enqueues nothing.
+    ctl.queue._due.clear()
+    api.on_list_pods.clear()
+    api.pods["p-late"] = pod("p-late", second)
+    asyncio.run(ctl._sweep_once())
+    assert ctl.queue._due == {}
+
+
+def test_what_the_sweep_forgets_it_forgets_as_a_deletion() -> None:
+    """Every labelled table (children, the Deployment's view, pods, slices, claims)."""
+    state = ClusterState(node_view=lambda _: None)
+    state.on_pipeline(None, pipeline("2.0", generation=1))
+    meta = {"namespace": NS, "labels": LABELS, "uid": "u"}
+    objs = {
+        "Deployment": {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "p"}},
+        "Pod": pod("p-1", "cm"),
+        "EndpointSlice": {"kind": "EndpointSlice", "metadata": {"name": "p-x"}, "endpoints": []},
+        "ResourceClaim": {"kind": "ResourceClaim", "metadata": {"name": "p-1-gpu"}},
+    }
+    on = {
+        "Deployment": state.on_child,
+        "Pod": state.on_pod,
+        "EndpointSlice": state.on_endpoint_slice,
+        "ResourceClaim": state.on_claim,
+    }
+    for kind, o in objs.items():
+        o["metadata"] = {**meta, **o["metadata"]}
+        on[kind](None, o)
+    assert KEY in state.deployments and state.routed(KEY) == frozenset()
+    kinds = set(objs)
+    assert state.sweep(kinds, set(), set()) == {KEY}
+    assert list(state.labelled()) == []
+    assert KEY not in state.deployments and state.routed(KEY) is None
+    # Kinds the relist did not cover are left alone.
+    on["Pod"](None, objs["Pod"])
+    assert state.sweep({"ConfigMap"}, set(), set()) == set()
+    assert list(state.labelled()) == [("Pod", KEY, "p-1")]
+    state.on_pod(DELETED, objs["Pod"])
