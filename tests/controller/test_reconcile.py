@@ -225,3 +225,30 @@ def test_status_only_reconciles_reuse_the_plan_until_an_input_or_a_child_changes
     reconcile(4)
     # a forced resync plans again
     reconcile(5, force=True)
+
+
+def test_a_refused_prune_is_reported_as_a_failed_apply_not_raised() -> None:
+    """On the reused-plan path too (a status-only reconcile that finds something to prune)."""
+    from kubernetes.client.exceptions import ApiException
+
+    api = Apiserver()
+    state = ClusterState(node_view=lambda _: None)
+    state.on_cluster_backend(None, backend())
+    reconciler = Reconciler(state, api, place_pipeline, RuntimeSettings(), Metrics())  # type: ignore[arg-type]
+    key = (NS, "p")
+    state.on_pipeline(None, pipeline("2.0", generation=1))
+    asyncio.run(reconciler.reconcile(key))
+    for o in api.objects.values():
+        state.on_child(None, o)
+    # A render ConfigMap of an earlier spec, which no pod uses: due for pruning, and refused.
+    stale = copy.deepcopy(next(o for (k, _), o in api.objects.items() if k == "ConfigMap"))
+    stale["metadata"]["name"] = "p-render-earlier"
+    state.on_child(None, stale)
+
+    def refuse(*_: Any) -> None:
+        raise ApiException(status=403, reason="Forbidden")
+
+    api.delete = refuse  # type: ignore[method-assign]
+    asyncio.run(reconciler.reconcile(key))
+    ready_condition = ready(api.statuses[-1])
+    assert ready_condition["reason"] == Reason.APPLY_FAILED.value, api.statuses[-1]

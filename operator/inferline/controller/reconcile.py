@@ -116,25 +116,27 @@ class Reconciler:
         started = time.monotonic()
         inputs = self._inputs(body)
         planned = self._planned.pop(key, None)
-        if not force and planned and planned.inputs == inputs and self._intact(key):
-            verdict = planned.verdict
-            await self._prune(key, planned.owner_uid, planned.desired)
-            self._planned[key] = planned
-        else:
-            plan = self.plan(body)
-            verdict = plan.verdict
-            if plan.children is not None and plan.pipeline is not None:
-                uid = str(plan.pipeline.metadata.uid)
-                desired = frozenset((o["kind"], o["metadata"]["name"]) for o in plan.children.all)
-                try:
+        try:
+            if not force and planned and planned.inputs == inputs and self._intact(key):
+                verdict = planned.verdict
+                await self._prune(key, planned.owner_uid, planned.desired)
+                self._planned[key] = planned
+            else:
+                plan = self.plan(body)
+                verdict = plan.verdict
+                if plan.children is not None and plan.pipeline is not None:
+                    uid = str(plan.pipeline.metadata.uid)
+                    desired = frozenset(
+                        (o["kind"], o["metadata"]["name"]) for o in plan.children.all
+                    )
                     await self._apply(key, plan.pipeline, plan.children, force=force)
                     await self._prune(key, uid, desired)
                     verdict = replace(verdict, applied=True)
                     self._planned[key] = Planned(inputs, verdict, desired, uid)
-                except ApiException as e:
-                    message = f"applying the pipeline's objects failed: {api_error(e)}"
-                    log.warning("%s/%s: %s", *key, message)
-                    verdict = replace(verdict, reason=Reason.APPLY_FAILED, message=message)
+        except ApiException as e:
+            message = f"applying the pipeline's objects failed: {api_error(e)}"
+            log.warning("%s/%s: %s", *key, message)
+            verdict = replace(verdict, reason=Reason.APPLY_FAILED, message=message)
         result = self._status(body, verdict)
         await self._write_status(key, body, result)
         took = time.monotonic() - started
