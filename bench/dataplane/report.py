@@ -26,6 +26,7 @@ LABELS = {
     "all-gpu": "Inferline, all GPU",
     "models-gpu": "Inferline, pre/post CPU + models GPU",
     "all-cpu": "Inferline, all CPU",
+    "all-gpu-onepre": "Inferline, all GPU, one preprocess step",
     "all-gpu-plain": "Inferline, all GPU, levers off",
     "all-gpu-2enc": "Inferline, all GPU, two encoder instances of 512",
     "all-gpu-tok1": "Inferline, all GPU, one tokenizer thread",
@@ -166,17 +167,18 @@ def targets(runs: list[tuple[str, Res]]) -> list[str]:
     return rows
 
 
-def levers_off_on(full: Res) -> list[str]:
+def compare(full: Res, other: str, what: str) -> list[str]:
+    """The all-GPU layout against `other` (a variant of it) at the points both measured."""
     rows = [
-        "| point | levers off: samples/s, p50 ms | levers on: samples/s, p50 ms | encoder step "
-        "(compute per request, off -> on) |",
+        f"| point | {what}: samples/s, p50 ms | as shipped: samples/s, p50 ms | encoder step "
+        "(compute per request, that -> as shipped) |",
         "| --- | --- | --- | --- |",
     ]
-    for p in points(full, "all-gpu-plain"):
+    for p in points(full, other):
         on = point(full, "all-gpu", p["batch"], p["concurrency"])
         if not on:
             continue
-        enc_off = (p.get("steps") or {}).get("all-gpu-plain-encoder", {})
+        enc_off = (p.get("steps") or {}).get(f"{other}-encoder", {})
         enc_on = (on.get("steps") or {}).get("all-gpu-encoder", {})
         rows.append(
             f"| {where(p)} | {fmt(tput(p))}, {fmt(p['p50_ms'], 2)} | {fmt(tput(on))}, "
@@ -333,7 +335,15 @@ def markdown(
         "",
         "## What the levers are worth (all GPU: instances, dynamic batching, CUDA graphs off/on)",
         "",
-        *levers_off_on(full),
+        *compare(full, "all-gpu-plain", "levers off"),
+        "",
+        "## What running tokenize and features side by side is worth (all GPU)",
+        "",
+        "As shipped, the pipeline tokenizes (for the encoder) and computes the trees' features "
+        "in two steps side by side; `all-gpu-onepre` does both in one preprocess step, as the "
+        "seed's pipeline does, so the encoder waits for the features.",
+        "",
+        *compare(full, "all-gpu-onepre", "one preprocess step"),
         "",
         "## (a) The encoder alone in plain PyTorch",
         "",
@@ -386,7 +396,8 @@ def encoder_settings(res: Res, name: str) -> str:
 
 
 def tokenizer_threads(res: Res, name: str) -> str:
-    config = res["systems"][name].get("extra", {}).get("configs", {}).get(f"{name}-preprocess", "")
+    configs = res["systems"][name].get("extra", {}).get("configs", {})
+    config = configs.get(f"{name}-tokenize") or configs.get(f"{name}-preprocess", "")
     m = re.search(r'key: "TOKENIZER_THREADS"\s*value\s*\{\s*string_value: "(\d+)"', config)
     return m.group(1) if m else "1"
 
@@ -399,7 +410,13 @@ def step_ms(p: dict[str, Any] | None, step: str) -> float | None:
     return float(s["compute_input_us"] + s["compute_infer_us"] + s["compute_output_us"]) / 1e3
 
 
-LEVERS = ("all-gpu", "all-gpu-2enc", "all-gpu-tok1")
+LEVERS = ("all-gpu", "all-gpu-onepre", "all-gpu-2enc", "all-gpu-tok1")
+
+
+def features_step(res: Res, name: str) -> str:
+    """The step that computes the trees' features: its own (features) or the one preprocess."""
+    configs = res["systems"][name].get("extra", {}).get("configs", {})
+    return f"{name}-features" if f"{name}-features" in configs else f"{name}-preprocess"
 
 
 def levers_summary(res: Res) -> list[str]:
@@ -415,7 +432,8 @@ def levers_summary(res: Res) -> list[str]:
         "| pipeline | encoder instances x maxBatchSize | tokenizer threads "
         "| 512 x 16: samples/s | % of (a) eager | 512 x 8: samples/s | x (b) "
         "| 512 x 4: samples/s | x (b) | batch 1 p50 ms "
-        "| encoder per execution at 512 x 16 (mean batch) | preprocess per request at 512 x 4 |",
+        "| encoder per execution at 512 x 16 (mean batch) "
+        "| features (or preprocess) per request at 512 x 4 |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in LEVERS:
@@ -435,7 +453,7 @@ def levers_summary(res: Res) -> list[str]:
             f"| {fmt(tput(p4))} / {fmt(pooled(p4))} | {fmt(x4, 2)} "
             f"| {fmt(b1['p50_ms'] if b1 else None, 2)} "
             f"| {fmt(step_ms(p16, f'{name}-encoder'), 1)} ms ({fmt(enc.get('mean_batch'), 0)}) "
-            f"| {fmt(step_ms(p4, f'{name}-preprocess'), 0)} ms |"
+            f"| {fmt(step_ms(p4, features_step(res, name)), 0)} ms |"
         )
     return rows
 
@@ -450,10 +468,12 @@ def levers_markdown(res: Res, tag: str) -> str:
         f"{env.get('cpu_count')} cores. Python {env['python']}, torch {env['torch']}. "
         f"{res['started']}, {fmt(res.get('elapsed_s'))} s: `{res['command']}`",
         "",
-        "The all-GPU layout as shipped (bench/dataplane/pipeline/models.yaml + all-gpu.yaml: one "
-        "encoder instance of maxBatchSize 1,024, the preprocess tokenizer on 4 threads) against "
-        "two variants that change Model fields only (run.py's VARIANTS): `all-gpu-2enc`, two "
-        "encoder instances of maxBatchSize 512; `all-gpu-tok1`, the tokenizer on one thread.",
+        "The all-GPU layout as shipped (bench/dataplane/pipeline/models.yaml + all-gpu.yaml: "
+        "tokenize and features side by side, one encoder instance of maxBatchSize 1,024, the "
+        "tokenizer on 4 threads) against `all-gpu-onepre` (all-gpu-onepre.yaml: tokens and "
+        "features in one preprocess step) and two variants that change Model fields only "
+        "(run.py's VARIANTS): `all-gpu-2enc`, two encoder instances of maxBatchSize 512; "
+        "`all-gpu-tok1`, the tokenizer on one thread.",
         "",
         *levers_summary(res),
         "",

@@ -12,6 +12,8 @@ Systems (each started, checked, measured and stopped in turn, alone on the machi
   all-cpu            Inferline, everything on CPU (a smaller sweep: see PROFILES)
   monolith           (b) one Python process behind an HTTP server (handmade.py)
   chain              (c) a server per model and an HTTP router (handmade.py)
+  all-gpu-onepre     the all-gpu layout with one preprocess step (tokens and features together,
+                     the seed's shape) instead of tokenize and features side by side
   all-gpu-plain      the all-gpu manifests with the levers off (instances 1, no dynamic
                      batching, no CUDA graphs): what the levers are worth
   all-gpu-2enc       the all-gpu manifests with two encoder instances of maxBatchSize 512
@@ -75,6 +77,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "chain": [(1, 1), (16, 1), (64, 1), (512, 1), *GPU_LOAD[:4]],
             "all-cpu": [(1, 1), (8, 1), (32, 4)],
             "all-gpu-plain": [(1, 1), (1, 16), (512, 4)],
+            "all-gpu-onepre": [(1, 1), (1, 16), (64, 8), (512, 4), (512, 8)],
         },
         # The all-CPU layout runs BERT-large in FP32 on the CPU: seconds per request.
         "cpu_timing": {"warmup_s": 2.0, "window_s": 5.0, "reps": 2},
@@ -104,14 +107,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         "compile": ["--compile-batches", "512"],
     },
     # The levers at batch 512 (same windows as batch512): the layout as shipped against the
-    # same with two encoder processes, and with a one-thread tokenizer; the baseline (b) at the
-    # same points, for the 2x target.
+    # same with one preprocess step, with two encoder processes, and with a one-thread
+    # tokenizer; the baseline (b) at the same points, for the 2x target.
     "levers512": {
         "timing": {"warmup_s": 1.5, "window_s": 4.0, "reps": 3},
         "points": {
             **{
                 name: [(512, 16), (512, 8), (512, 4), (1, 1)]
-                for name in ("all-gpu", "all-gpu-2enc", "all-gpu-tok1")
+                for name in ("all-gpu", "all-gpu-onepre", "all-gpu-2enc", "all-gpu-tok1")
             },
             "monolith": [(512, 8), (512, 4)],
         },
@@ -137,6 +140,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "chain": [(1, 1), (64, 4)],
             "all-cpu": [(1, 1), (8, 2)],
             "all-gpu-plain": [(1, 1)],
+            "all-gpu-onepre": [(1, 1)],
         },
         "cpu_timing": {"warmup_s": 0.5, "window_s": 1.0, "reps": 1},
         "plain_torch": [
@@ -155,6 +159,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 ORDER = [
     "plain-torch",
     "all-gpu",
+    "all-gpu-onepre",
     "all-gpu-2enc",
     "all-gpu-tok1",
     "monolith",
@@ -168,6 +173,7 @@ LAYOUT_FILES = {
     "all-gpu": "all-gpu.yaml",
     "models-gpu": "models-gpu.yaml",
     "all-cpu": "all-cpu.yaml",
+    "all-gpu-onepre": "all-gpu-onepre.yaml",
     "all-gpu-plain": "all-gpu.yaml",
     "all-gpu-2enc": "all-gpu.yaml",
     "all-gpu-tok1": "all-gpu.yaml",
@@ -179,7 +185,7 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     # The levers off: one instance per model, no dynamic batching, no CUDA graphs.
     "all-gpu-plain": {"*": {"instances": 1, "dynamicBatching": None, "parameters": None}},
     "all-gpu-2enc": {ENCODER: {"instances": 2, "maxBatchSize": 512}},
-    "all-gpu-tok1": {"bench-preprocess": {"parameters": None}},
+    "all-gpu-tok1": {"bench-tokenize": {"parameters": None}},
 }
 
 
