@@ -116,6 +116,9 @@ PROFILES: dict[str, dict[str, Any]] = {
                 name: [(512, 16), (512, 8), (512, 4), (1, 1)]
                 for name in ("all-gpu", "all-gpu-onepre", "all-gpu-2enc", "all-gpu-tok1")
             },
+            # the levers off at the full run's points (a full run with every system takes
+            # longer than one 10-minute call on the device machine)
+            "all-gpu-plain": [(1, 1), (1, 16), (512, 4)],
             "monolith": [(512, 8), (512, 4)],
         },
         "cpu_timing": {"warmup_s": 1.5, "window_s": 4.0, "reps": 3},
