@@ -8,7 +8,7 @@ import pytest
 
 from inferline import __version__
 
-from .conftest import EXAMPLES, INVALID, expected_message, run_cli
+from .conftest import EXAMPLES, INVALID, REPO, expected_message, run_cli
 
 BROKEN = sorted(INVALID.glob("*.yaml"))
 
@@ -138,3 +138,13 @@ def test_bare_yaml11_booleans_are_errors(tmp_path: Path, value: str) -> None:
     r = run_cli("validate", str(f))
     assert r.returncode == 1
     assert f"a bare {value} is the boolean" in r.stderr and f'quote it: "{value}"' in r.stderr
+
+
+def test_the_benchmark_manifests_validate() -> None:
+    """bench/dataplane's Models and every layout it serves (run on a GPU machine, so a
+    manifest broken here would only show there)."""
+    pipeline = REPO / "bench" / "dataplane" / "pipeline"
+    layouts = ["all-gpu.yaml", "all-gpu-onepre.yaml", "models-gpu.yaml", "all-cpu.yaml"]
+    r = run_cli("validate", str(pipeline / "models.yaml"), *(str(pipeline / f) for f in layouts))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 pipelines checked" in r.stdout
