@@ -136,15 +136,22 @@ def serving_pods(state: ClusterState, *names: str, gone: tuple[str, ...] = ()) -
     )
 
 
+def world() -> tuple[Apiserver, ClusterState, Reconciler]:
+    """The apiserver stand-in, the operator's state (with the pipeline's backend) and a
+    reconciler between them."""
+    api = Apiserver()
+    state = ClusterState(node_view=lambda _: None)
+    state.on_cluster_backend(None, backend())
+    reconciler = Reconciler(state, api, place_pipeline, RuntimeSettings(), Metrics())  # type: ignore[arg-type]
+    return api, state, reconciler
+
+
 def ready(status: Obj) -> Obj:
     return next(c for c in status["conditions"] if c["type"] == "Ready")
 
 
 def test_a_changed_spec_is_not_ready_on_the_old_rollout_before_the_watch_catches_up() -> None:
-    api = Apiserver()
-    state = ClusterState(node_view=lambda _: None)
-    state.on_cluster_backend(None, backend())
-    reconciler = Reconciler(state, api, place_pipeline, RuntimeSettings(), Metrics())  # type: ignore[arg-type]
+    api, state, reconciler = world()
     key = (NS, "p")
 
     state.on_pipeline(None, pipeline("2.0", generation=1))
@@ -181,10 +188,7 @@ def test_a_changed_spec_is_not_ready_on_the_old_rollout_before_the_watch_catches
 
 
 def test_status_only_reconciles_reuse_the_plan_until_an_input_or_a_child_changes() -> None:
-    api = Apiserver()
-    state = ClusterState(node_view=lambda _: None)
-    state.on_cluster_backend(None, backend())
-    reconciler = Reconciler(state, api, place_pipeline, RuntimeSettings(), Metrics())  # type: ignore[arg-type]
+    api, state, reconciler = world()
     plans = 0
     plan = reconciler.plan
 
@@ -231,10 +235,7 @@ def test_a_refused_prune_is_reported_as_a_failed_apply_not_raised() -> None:
     """On the reused-plan path too (a status-only reconcile that finds something to prune)."""
     from kubernetes.client.exceptions import ApiException
 
-    api = Apiserver()
-    state = ClusterState(node_view=lambda _: None)
-    state.on_cluster_backend(None, backend())
-    reconciler = Reconciler(state, api, place_pipeline, RuntimeSettings(), Metrics())  # type: ignore[arg-type]
+    api, state, reconciler = world()
     key = (NS, "p")
     state.on_pipeline(None, pipeline("2.0", generation=1))
     asyncio.run(reconciler.reconcile(key))
