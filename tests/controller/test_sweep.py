@@ -26,11 +26,13 @@ LABELS = {"inferline.dev/pipeline": "p"}
 
 
 class ListingApiserver(Apiserver):
-    """The reconcile tests' apiserver, with pods, and lists (cluster-wide, by kind)."""
+    """The reconcile tests' apiserver, with pods and what the user applied, and lists
+    (cluster-wide, by kind)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.pods: dict[str, Obj] = {}
+        self.users: dict[tuple[str, str], Obj] = {}  # (kind, name): pipelines, backends
         self.on_list_pods: list[Any] = []  # callbacks: what happens while pods are listed
 
     def request(self, method: str, path: str, *, query: Any = None, **_: Any) -> Obj:
@@ -41,7 +43,17 @@ class ListingApiserver(Apiserver):
             for callback in self.on_list_pods:
                 callback()
             return {"items": [copy.deepcopy(p) for p in self.pods.values()]}
-        return {"items": [copy.deepcopy(o) for (k, _), o in self.objects.items() if k == kind]}
+        objects = {**self.objects, **self.users}
+        return {"items": [copy.deepcopy(o) for (k, _), o in objects.items() if k == kind]}
+
+    def user_applies(self, state: ClusterState, obj: Obj) -> None:
+        """kubectl apply, and the watch bringing it to the operator's state."""
+        self.users[(obj["kind"], obj["metadata"]["name"])] = obj
+        handler = {
+            "InferencePipeline": state.on_pipeline,
+            "ClusterBackend": state.on_cluster_backend,
+        }
+        handler[obj["kind"]](None, obj)
 
 
 def pod(name: str, config_map: str) -> Obj:
@@ -63,7 +75,7 @@ def test_a_pod_deleted_unseen_is_forgotten_by_the_sweep_and_its_config_map_prune
     api = ListingApiserver()
     ctl.kube = ctl.reconciler.kube = api  # type: ignore[assignment]
     state: ClusterState = ctl.state
-    state.on_cluster_backend(None, backend())
+    api.user_applies(state, backend())
 
     def reconcile() -> None:
         asyncio.run(ctl.reconciler.reconcile(KEY))
@@ -78,13 +90,13 @@ def test_a_pod_deleted_unseen_is_forgotten_by_the_sweep_and_its_config_map_prune
         api.pods[name] = pod(name, config_map)
         state.on_pod(None, api.pods[name])
 
-    state.on_pipeline(None, pipeline("2.0", generation=1))
+    api.user_applies(state, pipeline("2.0", generation=1))
     reconcile()
     (first,) = render_config_maps(api)
     add_pod("p-old", first)
 
     # The spec changes; the old pod still uses the first render ConfigMap: it stays.
-    state.on_pipeline(None, pipeline("3.0", generation=2))
+    api.user_applies(state, pipeline("3.0", generation=2))
     reconcile()
     second = (render_config_maps(api) - {first}).pop()
     assert render_config_maps(api) == {first, second}
@@ -113,9 +125,22 @@ def test_a_pod_deleted_unseen_is_forgotten_by_the_sweep_and_its_config_map_prune
     asyncio.run(ctl._sweep_once())
     assert ctl.queue._due == {}
 
+    # Not only what pipelines own: a ClusterBackend deleted unseen concerns its pipelines (now
+    # missing a reference), and a pipeline deleted unseen is forgotten.
+    del api.users[("ClusterBackend", "cpu")]
+    asyncio.run(ctl._sweep_once())
+    assert "cpu" not in state.cluster_backends
+    assert KEY in ctl.queue._due
+    ctl.queue._due.clear()
+    del api.users[("InferencePipeline", "p")]
+    asyncio.run(ctl._sweep_once())
+    assert KEY not in state.pipelines
+    assert ctl.queue._due == {}
+
 
 def test_what_the_sweep_forgets_it_forgets_as_a_deletion() -> None:
-    """Every labelled table (children, the Deployment's view, pods, slices, claims)."""
+    """Every labelled table (children, the Deployment's view, pods, slices, claims), and the
+    pipelines themselves."""
     state = ClusterState(node_view=lambda _: None)
     state.on_pipeline(None, pipeline("2.0", generation=1))
     meta = {"namespace": NS, "labels": LABELS, "uid": "u"}
@@ -137,10 +162,15 @@ def test_what_the_sweep_forgets_it_forgets_as_a_deletion() -> None:
     assert KEY in state.deployments and state.routed(KEY) == frozenset()
     kinds = set(objs)
     assert state.sweep(kinds, set(), set()) == {KEY}
-    assert list(state.labelled()) == []
+    assert [i for i, _ in state.known()] == [("InferencePipeline", NS, "p")]
     assert KEY not in state.deployments and state.routed(KEY) is None
     # Kinds the relist did not cover are left alone.
     on["Pod"](None, objs["Pod"])
     assert state.sweep({"ConfigMap"}, set(), set()) == set()
-    assert list(state.labelled()) == [("Pod", KEY, "p-1")]
-    state.on_pod(DELETED, objs["Pod"])
+    assert sorted(i for i, _ in state.known()) == [
+        ("InferencePipeline", NS, "p"),
+        ("Pod", NS, "p-1"),
+    ]
+    # A pipeline is forgotten like the rest.
+    assert state.sweep({"InferencePipeline"}, set(), set()) == set()
+    assert state.pipelines == {}

@@ -47,9 +47,20 @@ class Source:
     kind: str
     handler: str  # the ClusterState method its objects go to
     scope: Literal["cluster", "namespaced", "labelled"] = "cluster"  # labelled: by the label
+    # Pipelines come from kopf's listing alone: known beforehand, their first events would be
+    # no news, and nothing would reconcile them at start. They are swept like the rest.
+    prefill: bool = True
 
 
 SOURCES = [
+    Source(
+        "inferline.dev/v1alpha1",
+        "inferencepipelines",
+        "InferencePipeline",
+        "on_pipeline",
+        "namespaced",
+        prefill=False,
+    ),
     Source("inferline.dev/v1alpha1", "models", "Model", "on_model", "namespaced"),
     Source("inferline.dev/v1alpha1", "backends", "Backend", "on_backend", "namespaced"),
     Source("inferline.dev/v1alpha1", "clusterbackends", "ClusterBackend", "on_cluster_backend"),
@@ -250,18 +261,20 @@ class Controller:
 
     def _prefill(self) -> None:
         for source in self._sources():
+            if not source.prefill:
+                continue
             update = getattr(self.state, source.handler)
             for item in self._list_source(source):
                 update(None, item)
         self._refresh_optional_apis()
 
     async def _sweep(self) -> None:
-        """List the labelled kinds again and forget what is known but no longer exists (see
+        """List every kind again and forget what is known but no longer exists (see
         ClusterState.sweep): the pipelines concerned are reconciled again."""
         try:
             await self._sweep_once()
         except Exception:  # the next resync tries again; the loop must not die
-            log.exception("cannot list the pipelines' objects to forget deleted ones")
+            log.exception("cannot list the cluster's objects to forget deleted ones")
 
     async def _sweep_once(self) -> None:
         self.state.touched = set()
@@ -269,21 +282,25 @@ class Controller:
             kinds: set[str] = set()
             listed: set[Ident] = set()
             for source in self._sources():
-                if source.scope != "labelled":
-                    continue
                 items = await asyncio.to_thread(self._list_source, source)
                 kinds.add(source.kind)
                 listed |= {
-                    (source.kind, str(m.get("namespace")), str(m.get("name")))
+                    (source.kind, str(m.get("namespace") or ""), str(m.get("name")))
                     for m in (i.get("metadata") or {} for i in items)
                 }
             touched = self.state.touched
         finally:
             self.state.touched = None
-        gone = self.state.sweep(kinds, listed, touched)
-        if gone:
-            log.info("forgot objects deleted unseen by the watches, of %d pipelines", len(gone))
-        self.enqueue(gone)
+        pipelines = set(self.state.pipelines)
+        again = self.state.sweep(kinds, listed, touched)
+        for key in pipelines - set(self.state.pipelines):  # deleted unseen: as on_pipeline does
+            self.metrics.forget(key)
+            self.queue.forget(key)
+        if again or len(pipelines) != len(self.state.pipelines):
+            log.info(
+                "forgot objects deleted unseen by the watches; %d pipelines concerned", len(again)
+            )
+        self.enqueue(again)
 
     def _refresh_optional_apis(self) -> None:
         """Render ServiceMonitors only where the Prometheus Operator's CRDs exist."""

@@ -9,7 +9,7 @@ handlers enqueue. All of it runs on the event loop, so reconcile reads a consist
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from .status import ClaimView, DeploymentView, PodView
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name) of a pipeline
-Ident = tuple[str, str, str]  # (kind, namespace, name) of a labelled object
+Ident = ObjectKey  # (kind, namespace or "", name) of any object the state knows
 
 DELETED = "DELETED"
 
@@ -168,6 +168,7 @@ class ClusterState:
 
     def on_pipeline(self, event: str | None, body: Obj) -> set[Key]:
         key = key_of(body)
+        self._touch("InferencePipeline", *key)
         if event == DELETED:
             self.pipelines.pop(key, None)
             return set()
@@ -187,6 +188,7 @@ class ClusterState:
 
     def on_model(self, event: str | None, body: Obj) -> set[Key]:
         ns, name = key_of(body)
+        self._touch("Model", ns, name)
         self.models.pop((ns, name), None)
         if event == DELETED:
             self.invalid.discard(("Model", ns, name))
@@ -196,6 +198,7 @@ class ClusterState:
 
     def on_backend(self, event: str | None, body: Obj) -> set[Key]:
         ns, name = key_of(body)
+        self._touch("Backend", ns, name)
         self.backends.pop((ns, name), None)
         if event == DELETED:
             self.invalid.discard(("Backend", ns, name))
@@ -205,6 +208,7 @@ class ClusterState:
 
     def on_cluster_backend(self, event: str | None, body: Obj) -> set[Key]:
         name = str((body.get("metadata") or {}).get("name"))
+        self._touch("ClusterBackend", "", name)
         self.cluster_backends.pop(name, None)
         if event == DELETED:
             self.invalid.discard(("ClusterBackend", "", name))
@@ -216,6 +220,7 @@ class ClusterState:
         """GPU pipelines are placed again when what a node offers changes (not on heartbeats),
         or when a node with DRA devices changes its labels, taints or readiness."""
         name = str((body.get("metadata") or {}).get("name"))
+        self._touch("Node", "", name)
         before = self.nodes.get(name)
         view = None if event == DELETED else self.node_view(body)
         if view is None:
@@ -239,6 +244,7 @@ class ClusterState:
         """NVIDIA's DRA driver published, changed or withdrew devices: place GPU pipelines
         again (other drivers' slices are ignored)."""
         name = str((body.get("metadata") or {}).get("name"))
+        self._touch("ResourceSlice", "", name)
         before = self.slices.get(name)
         view = None if event == DELETED else slice_view(body)
         if view is None:
@@ -252,6 +258,7 @@ class ClusterState:
 
     def on_device_class(self, event: str | None, body: Obj) -> set[Key]:
         name = str((body.get("metadata") or {}).get("name"))
+        self._touch("DeviceClass", "", name)
         if name not in CLASSES:
             return set()
         present = name in self.device_classes
@@ -381,63 +388,79 @@ class ClusterState:
             claims[name] = view
         return {key} if key in self.pipelines else set()
 
+    # -- forgetting what no watch said was deleted ------------------------------------------------
+
+    def _touch(self, kind: str, namespace: str, name: str) -> None:
+        if self.touched is not None:
+            self.touched.add((kind, namespace, name))
+
     def _labelled_event(self, body: Obj) -> Key | None:
         key = labelled_key(body)
-        if key is not None and self.touched is not None:
-            meta = body.get("metadata") or {}
-            self.touched.add((str(body.get("kind")), key[0], str(meta.get("name"))))
+        if key is not None:
+            self._touch(
+                str(body.get("kind")), key[0], str((body.get("metadata") or {}).get("name"))
+            )
         return key
 
-    def labelled(self) -> Iterator[tuple[str, Key, str]]:
-        """(kind, pipeline, name) of every labelled object known: children, pods, slices, claims."""
-        for key, owned in self.children.items():
-            for kind, name in owned:
-                yield kind, key, name
-        tables: list[tuple[str, Mapping[Key, Mapping[str, object]]]] = [
+    def known(self) -> Iterator[tuple[Ident, Obj]]:
+        """Every object the state knows of, with the body its handler takes as its deletion."""
+        named: list[tuple[str, Iterable[tuple[str, str]]]] = [
+            ("InferencePipeline", self.pipelines),
+            ("Model", self.models),
+            ("Backend", self.backends),
+            ("ClusterBackend", (("", n) for n in self.cluster_backends)),
+            ("Node", (("", n) for n in set(self.nodes) | set(self.hosts))),
+            ("ResourceSlice", (("", n) for n in self.slices)),
+            ("DeviceClass", (("", n) for n in self.device_classes)),
+        ]
+        idents = {(kind, ns, name) for kind, keys in named for ns, name in keys} | self.invalid
+        for kind, ns, name in idents:
+            meta = {"name": name, "namespace": ns} if ns else {"name": name}
+            yield (kind, ns, name), {"kind": kind, "metadata": meta}
+        tables: list[tuple[str, Mapping[Key, Iterable[Any]]]] = [
             ("Pod", self.pods),
             ("EndpointSlice", self.endpoints),
             ("ResourceClaim", self.claims),
         ]
+        for key, owned in self.children.items():
+            for kind, name in owned:
+                yield (kind, key[0], name), _labelled_body(kind, key, name)
         for kind, table in tables:
-            for key, named in table.items():
-                for name in named:
-                    yield kind, key, name
+            for key, names_ in table.items():
+                for name in names_:
+                    yield (kind, key[0], name), _labelled_body(kind, key, name)
 
     def sweep(self, kinds: set[str], listed: set[Ident], touched: set[Ident]) -> set[Key]:
-        """Forget the labelled objects of `kinds` that a relist did not return and no event
-        mentioned while it ran: deleted, but no watch said so. kopf's watches start from their
-        own listing, after the operator's first one; what is deleted in between (pods, in a
+        """Forget the objects of `kinds` that a relist did not return and no event mentioned
+        while it ran: deleted, but no watch said so. kopf's watches start from their own
+        listing, after the operator's first one; what is deleted in between (pods, in a
         rollout) is in neither listing's events, and would stay known for good: a pod that is
         gone would keep its render ConfigMap from being pruned. A watch that restarts on "410
-        Gone" lists again and loses deletions the same way."""
+        Gone" lists again and loses deletions of any kind the same way. Returns the pipelines
+        to reconcile again."""
         current = listed | touched
-        gone = [
-            (kind, key, name)
-            for kind, key, name in self.labelled()
-            if kind in kinds and (kind, key[0], name) not in current
-        ]
+        gone = [(i, body) for i, body in self.known() if i[0] in kinds and i not in current]
+        handlers = {
+            "InferencePipeline": self.on_pipeline,
+            "Model": self.on_model,
+            "Backend": self.on_backend,
+            "ClusterBackend": self.on_cluster_backend,
+            "Node": self.on_node,
+            "ResourceSlice": self.on_resource_slice,
+            "DeviceClass": self.on_device_class,
+            "Pod": self.on_pod,
+            "EndpointSlice": self.on_endpoint_slice,
+            "ResourceClaim": self.on_claim,
+        }
         keys: set[Key] = set()
-        for kind, key, name in gone:
-            body = {
-                "kind": kind,
-                "metadata": {
-                    "name": name,
-                    "namespace": key[0],
-                    "labels": {names.LABEL_PIPELINE: key[1]},
-                },
-            }
-            on = {
-                "Pod": self.on_pod,
-                "EndpointSlice": self.on_endpoint_slice,
-                "ResourceClaim": self.on_claim,
-            }.get(kind, self.on_child)
-            keys |= on(DELETED, body)
-        return keys
+        for (kind, _, _), body in gone:
+            keys |= handlers.get(kind, self.on_child)(DELETED, body)
+        return keys & set(self.pipelines)
 
-    def forget(self, key: Key) -> None:
-        """Drop what is known of a deleted pipeline's children (GC deletes them)."""
-        for table in (self.children, self.deployments, self.pods, self.claims):
-            table.pop(key, None)
+
+def _labelled_body(kind: str, key: Key, name: str) -> Obj:
+    meta = {"name": name, "namespace": key[0], "labels": {names.LABEL_PIPELINE: key[1]}}
+    return {"kind": kind, "metadata": meta}
 
 
 def _refs_model(spec: Obj, name: str) -> bool:
