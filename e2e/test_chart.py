@@ -237,6 +237,13 @@ def metric(op: OperatorProcess, name: str, **labels: str) -> float:
     return total
 
 
+def swept(op: OperatorProcess) -> bool | None:
+    """The operator's first sweep is done: True when its listings passed, else it fails."""
+    if metric(op, "inferline_sweep_total", result="error"):
+        raise AssertionError(f"the sweep's listings failed:\n{op.log_tail(40)}")
+    return True if metric(op, "inferline_sweep_total", result="ok") else None
+
+
 def versions(kubectl: Kubectl, *what: str) -> dict[str, str]:
     """`Kind/namespace/name` -> the version of the spec of everything `kubectl get what` lists:
     metadata.generation where the kind has one (status updates, e.g. a pod turning NotReady on
@@ -341,9 +348,11 @@ def test_the_operator_with_the_charts_service_account_serves_a_pipeline(
     # not have created them).
     assert len(pods(kubectl, user_namespace, "minimal-cpu")) == 2
 
-    # This operator did the work (another one may run in the session) and nothing was refused.
+    # This operator did the work (another one may run in the session) and nothing was refused,
+    # its sweep (a relist of everything it watches, 10 s after start) included.
     assert metric(operator, "inferline_apply_total", kind="Deployment") >= 1
     assert metric(operator, "inferline_reconcile_errors_total") == 0
+    wait_for(lambda: swept(operator), "the operator's first sweep", 30)
     assert refusals(operator) == []
 
 
@@ -507,6 +516,7 @@ def test_namespaced_mode_needs_no_cluster_wide_rights_but_node_and_backend_reads
         10,
     )
     assert metric(op, "inferline_pipelines", condition="Ready", status="False") == 0
+    wait_for(lambda: swept(op), "the operator's first sweep", 30)
     assert refusals(op) == [], "\n".join(refusals(op))
 
 

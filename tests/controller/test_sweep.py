@@ -14,6 +14,7 @@ import copy
 from typing import Any
 
 from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
 
 from inferline.controller.main import SOURCES, Controller, OperatorOptions
 from inferline.controller.state import DELETED, ClusterState
@@ -133,9 +134,26 @@ def test_a_pod_deleted_unseen_is_forgotten_by_the_sweep_and_its_config_map_prune
     assert KEY in ctl.queue._due
     ctl.queue._due.clear()
     del api.users[("InferencePipeline", "p")]
-    asyncio.run(ctl._sweep_once())
+    asyncio.run(ctl._sweep())
     assert KEY not in state.pipelines
     assert ctl.queue._due == {}
+
+    # The operator's /metrics counts sweeps and what they forgot; a refused listing is counted
+    # as an error and leaves the state as it was (the next resync tries again).
+    def sample(name: str, **labels: str) -> float | None:
+        return ctl.metrics.registry.get_sample_value(name, labels)
+
+    assert sample("inferline_sweep_total", result="ok") == 1
+    assert sample("inferline_sweep_forgotten_objects_total") == 1  # the pipeline
+
+    def refuse(*_: Any, **__: Any) -> Obj:
+        raise ApiException(status=403, reason="Forbidden")
+
+    api.request = refuse  # type: ignore[method-assign]
+    known = list(state.known())
+    asyncio.run(ctl._sweep())
+    assert sample("inferline_sweep_total", result="error") == 1
+    assert list(state.known()) == known and state.touched is None
 
 
 def test_what_the_sweep_forgets_it_forgets_as_a_deletion() -> None:
@@ -161,16 +179,16 @@ def test_what_the_sweep_forgets_it_forgets_as_a_deletion() -> None:
         on[kind](None, o)
     assert KEY in state.deployments and state.routed(KEY) == frozenset()
     kinds = set(objs)
-    assert state.sweep(kinds, set(), set()) == {KEY}
+    assert state.sweep(kinds, set(), set()) == (4, {KEY})
     assert [i for i, _ in state.known()] == [("InferencePipeline", NS, "p")]
     assert KEY not in state.deployments and state.routed(KEY) is None
     # Kinds the relist did not cover are left alone.
     on["Pod"](None, objs["Pod"])
-    assert state.sweep({"ConfigMap"}, set(), set()) == set()
+    assert state.sweep({"ConfigMap"}, set(), set()) == (0, set())
     assert sorted(i for i, _ in state.known()) == [
         ("InferencePipeline", NS, "p"),
         ("Pod", NS, "p-1"),
     ]
     # A pipeline is forgotten like the rest.
-    assert state.sweep({"InferencePipeline"}, set(), set()) == set()
+    assert state.sweep({"InferencePipeline"}, set(), set()) == (1, set())
     assert state.pipelines == {}

@@ -272,11 +272,14 @@ class Controller:
         """List every kind again and forget what is known but no longer exists (see
         ClusterState.sweep): the pipelines concerned are reconciled again."""
         try:
-            await self._sweep_once()
+            forgotten = await self._sweep_once()
         except Exception:  # the next resync tries again; the loop must not die
             log.exception("cannot list the cluster's objects to forget deleted ones")
+            self.metrics.swept(None)
+            return
+        self.metrics.swept(forgotten)
 
-    async def _sweep_once(self) -> None:
+    async def _sweep_once(self) -> int:
         self.state.touched = set()
         try:
             kinds: set[str] = set()
@@ -292,15 +295,18 @@ class Controller:
         finally:
             self.state.touched = None
         pipelines = set(self.state.pipelines)
-        again = self.state.sweep(kinds, listed, touched)
+        forgotten, again = self.state.sweep(kinds, listed, touched)
         for key in pipelines - set(self.state.pipelines):  # deleted unseen: as on_pipeline does
             self.metrics.forget(key)
             self.queue.forget(key)
-        if again or len(pipelines) != len(self.state.pipelines):
+        if forgotten:
             log.info(
-                "forgot objects deleted unseen by the watches; %d pipelines concerned", len(again)
+                "forgot %d objects deleted unseen by the watches; %d pipelines concerned",
+                forgotten,
+                len(again),
             )
         self.enqueue(again)
+        return forgotten
 
     def _refresh_optional_apis(self) -> None:
         """Render ServiceMonitors only where the Prometheus Operator's CRDs exist."""

@@ -58,6 +58,18 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.sweeps = Counter(
+            "inferline_sweep",
+            "Relists of everything watched, to forget what no watch said was deleted; by result "
+            "(ok, or error: a listing failed).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.forgotten = Counter(
+            "inferline_sweep_forgotten_objects",
+            "Objects a sweep found deleted though no watch said so.",
+            registry=self.registry,
+        )
         self._by_condition = _PipelinesByCondition()
         self.registry.register(self._by_condition)
 
@@ -80,3 +92,9 @@ class Metrics:
 
     def failed(self) -> None:
         self.errors.inc()
+
+    def swept(self, forgotten: int | None) -> None:
+        """A sweep finished (`forgotten` objects), or failed (None)."""
+        self.sweeps.labels("error" if forgotten is None else "ok").inc()
+        if forgotten:
+            self.forgotten.inc(forgotten)

@@ -430,14 +430,16 @@ class ClusterState:
                 for name in names_:
                     yield (kind, key[0], name), _labelled_body(kind, key, name)
 
-    def sweep(self, kinds: set[str], listed: set[Ident], touched: set[Ident]) -> set[Key]:
+    def sweep(
+        self, kinds: set[str], listed: set[Ident], touched: set[Ident]
+    ) -> tuple[int, set[Key]]:
         """Forget the objects of `kinds` that a relist did not return and no event mentioned
         while it ran: deleted, but no watch said so. kopf's watches start from their own
         listing, after the operator's first one; what is deleted in between (pods, in a
         rollout) is in neither listing's events, and would stay known for good: a pod that is
         gone would keep its render ConfigMap from being pruned. A watch that restarts on "410
-        Gone" lists again and loses deletions of any kind the same way. Returns the pipelines
-        to reconcile again."""
+        Gone" lists again and loses deletions of any kind the same way. Returns how many were
+        forgotten, and the pipelines to reconcile again."""
         current = listed | touched
         gone = [(i, body) for i, body in self.known() if i[0] in kinds and i not in current]
         handlers = {
@@ -455,7 +457,7 @@ class ClusterState:
         keys: set[Key] = set()
         for (kind, _, _), body in gone:
             keys |= handlers.get(kind, self.on_child)(DELETED, body)
-        return keys & set(self.pipelines)
+        return len(gone), keys & set(self.pipelines)
 
 
 def _labelled_body(kind: str, key: Key, name: str) -> Obj:
