@@ -331,11 +331,11 @@ def test_kill_9_during_creates_and_edits_converges(
         )
     except AssertionError as e:
         using = {
-            p["metadata"]["name"]: [
-                v["configMap"]["name"] for v in p["spec"]["volumes"] if "configMap" in v
+            pod["metadata"]["name"]: [
+                v["configMap"]["name"] for v in pod["spec"]["volumes"] if "configMap" in v
             ]
             for n in factors
-            for p in pods(kubectl, namespace, n)
+            for pod in pods(kubectl, namespace, n)
         }
         raise AssertionError(
             f"{e}: render ConfigMaps {render_config_maps()}; pods and the ConfigMaps they use "
