@@ -104,7 +104,7 @@ def seed_table(runs: list[tuple[str, Res]]) -> list[str]:
         "| --- | --- | --- | --- | --- |",
     ]
     for name in SERVED:
-        if name not in full["systems"]:
+        if not points(full, name):  # not in this run, or cut short before its first point
             continue
         b1, b512 = point(full, name, 1, 1), point(full, name, 512, 1)
         cands = [(best(r, name, 512), label) for label, r in runs]
