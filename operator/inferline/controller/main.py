@@ -98,6 +98,9 @@ DRA_SOURCES = [
 
 
 log = logging.getLogger("inferline.controller")
+# A sweep needs names only: the apiserver sends each object's metadata alone (a tenth of a
+# pod's bytes), so relisting 1,000 pipelines' objects stays small.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,13 @@ class Controller:
         self._tasks = []
 
     def _list(
-        self, api_version: str, plural: str, *, namespaced: bool, selector: str = ""
+        self,
+        api_version: str,
+        plural: str,
+        *,
+        namespaced: bool,
+        selector: str = "",
+        accept: str = "application/json",
     ) -> list[dict[str, Any]]:
         prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
         query = [("labelSelector", selector)] if selector else []
@@ -237,7 +246,8 @@ class Controller:
         items: list[dict[str, Any]] = []
         for path in paths:
             try:
-                items += self.kube.request("GET", path, query=query).get("items", [])
+                answer = self.kube.request("GET", path, query=query, accept=accept)
+                items += answer.get("items") or []  # null in an empty metadata-only list
             except ApiException as e:
                 if e.status != 404:  # an optional API (ServiceMonitor) may be absent
                     raise
@@ -246,12 +256,13 @@ class Controller:
     def _sources(self) -> list[Source]:
         return SOURCES + DRA_SOURCES if self.opts.dra else SOURCES
 
-    def _list_source(self, source: Source) -> list[Obj]:
+    def _list_source(self, source: Source, *, metadata_only: bool = False) -> list[Obj]:
         items = self._list(
             source.api_version,
             source.plural,
             namespaced=source.scope != "cluster",
             selector=names.LABEL_PIPELINE if source.scope == "labelled" else "",
+            accept=METADATA_ONLY if metadata_only else "application/json",
         )
         for item in items:
             # A list's items carry no apiVersion/kind; the state reads them.
@@ -285,7 +296,7 @@ class Controller:
             kinds: set[str] = set()
             listed: set[Ident] = set()
             for source in self._sources():
-                items = await asyncio.to_thread(self._list_source, source)
+                items = await asyncio.to_thread(self._list_source, source, metadata_only=True)
                 kinds.add(source.kind)
                 listed |= {
                     (source.kind, str(m.get("namespace") or ""), str(m.get("name")))
