@@ -98,8 +98,8 @@ DRA_SOURCES = [
 
 
 log = logging.getLogger("inferline.controller")
-# A sweep needs names only: the apiserver sends each object's metadata alone (a tenth of a
-# pod's bytes), so relisting 1,000 pipelines' objects stays small.
+# A sweep needs names only: the apiserver sends each object's metadata alone (no spec, no
+# status), so relisting a large cluster's pods stays small.
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
