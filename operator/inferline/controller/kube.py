@@ -139,11 +139,6 @@ class Kube:
     def create_event(self, namespace: str, event: Obj) -> None:
         self.request("POST", kind_path(("v1", "Event")).path(namespace), body=event)
 
-    def list_all(self, api_version: str, plural: str) -> list[Obj]:
-        """List every object of a kind (all namespaces): the controller does this once at start."""
-        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-        return list(self.request("GET", f"{prefix}/{plural}").get("items", []))
-
 
 def api_error(e: ApiException) -> str:
     """One line from an API error: the apiserver's own message when it gave one."""

@@ -188,10 +188,13 @@ class Controller:
     def on_pipeline(self, event: str | None, body: dict[str, Any]) -> set[Key]:
         keys = self.state.on_pipeline(event, body)
         if event == DELETED:
-            key = key_of(body)
-            self.metrics.forget(key)
-            self.queue.forget(key)
+            self._forget(key_of(body))
         return keys
+
+    def _forget(self, key: Key) -> None:
+        """A deleted pipeline: no more gauges, no backoff kept."""
+        self.metrics.forget(key)
+        self.queue.forget(key)
 
     def enqueue(self, keys: Iterable[Key]) -> None:
         for k in keys:
@@ -228,22 +231,19 @@ class Controller:
                 await t
         self._tasks = []
 
-    def _list(
-        self,
-        api_version: str,
-        plural: str,
-        *,
-        namespaced: bool,
-        selector: str = "",
-        accept: str = "application/json",
-    ) -> list[dict[str, Any]]:
-        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-        query = [("labelSelector", selector)] if selector else []
-        if namespaced and self.opts.namespaces:
-            paths = [f"{prefix}/namespaces/{ns}/{plural}" for ns in self.opts.namespaces]
+    def _sources(self) -> list[Source]:
+        return SOURCES + DRA_SOURCES if self.opts.dra else SOURCES
+
+    def _list_source(self, source: Source, *, metadata_only: bool = False) -> list[Obj]:
+        """Every object of a source in the watched namespaces (an API not served: none)."""
+        prefix = "/api/v1" if source.api_version == "v1" else f"/apis/{source.api_version}"
+        query = [("labelSelector", names.LABEL_PIPELINE)] if source.scope == "labelled" else []
+        if source.scope != "cluster" and self.opts.namespaces:
+            paths = [f"{prefix}/namespaces/{ns}/{source.plural}" for ns in self.opts.namespaces]
         else:
-            paths = [f"{prefix}/{plural}"]
-        items: list[dict[str, Any]] = []
+            paths = [f"{prefix}/{source.plural}"]
+        accept = METADATA_ONLY if metadata_only else "application/json"
+        items: list[Obj] = []
         for path in paths:
             try:
                 answer = self.kube.request("GET", path, query=query, accept=accept)
@@ -251,19 +251,6 @@ class Controller:
             except ApiException as e:
                 if e.status != 404:  # an optional API (ServiceMonitor) may be absent
                     raise
-        return items
-
-    def _sources(self) -> list[Source]:
-        return SOURCES + DRA_SOURCES if self.opts.dra else SOURCES
-
-    def _list_source(self, source: Source, *, metadata_only: bool = False) -> list[Obj]:
-        items = self._list(
-            source.api_version,
-            source.plural,
-            namespaced=source.scope != "cluster",
-            selector=names.LABEL_PIPELINE if source.scope == "labelled" else "",
-            accept=METADATA_ONLY if metadata_only else "application/json",
-        )
         for item in items:
             # A list's items carry no apiVersion/kind; the state reads them.
             item.setdefault("apiVersion", source.api_version)
@@ -307,9 +294,8 @@ class Controller:
             self.state.touched = None
         pipelines = set(self.state.pipelines)
         forgotten, again = self.state.sweep(kinds, listed, touched)
-        for key in pipelines - set(self.state.pipelines):  # deleted unseen: as on_pipeline does
-            self.metrics.forget(key)
-            self.queue.forget(key)
+        for key in pipelines - set(self.state.pipelines):  # deleted unseen
+            self._forget(key)
         if forgotten:
             log.info(
                 "forgot %d objects deleted unseen by the watches; %d pipelines concerned",
